@@ -1,0 +1,114 @@
+"""Sessions: tests (default), lint, reproduce, regression, report, bench.
+
+All sessions share one environment, `.venv` (or $CLAIMBENCH_VENV), created on first use with
+`pip install -e .[all]` and reinstalled only when pyproject.toml changes: installing torch,
+transformers and aeon takes minutes, so it is done once, not per session. pip (not uv) is used
+because only pip sees the pinned CPU build of torch that this class of machine carries.
+
+Options go after `--`, e.g. `nox -s reproduce -- lora --profile smoke --jobs 2`.
+The data directory comes from $CLAIMBENCH_DATA (or `--data-dir` in the posargs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+VENV = Path(os.environ.get("CLAIMBENCH_VENV", ROOT / ".venv"))
+PYTHON = VENV / "bin" / "python"
+
+nox.options.sessions = ["tests"]
+nox.options.default_venv_backend = "none"
+
+
+def environment(session: nox.Session) -> str:
+    """The shared environment's python, (re)installing the project when pyproject.toml changed."""
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    stamp = VENV / ".claimbench-installed"
+    if not stamp.exists() or stamp.read_text() != wanted:
+        if not PYTHON.exists():
+            session.run(sys.executable, "-m", "venv", str(VENV), external=True)
+        session.run(str(PYTHON), "-m", "pip", "install", "--quiet", "--upgrade", "pip", external=True)
+        session.run(str(PYTHON), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[all]", external=True)
+        stamp.write_text(wanted)
+    session.env["HF_HUB_OFFLINE"] = "1"
+    session.env["TRANSFORMERS_OFFLINE"] = "1"
+    return str(PYTHON)
+
+
+def claimbench(session: nox.Session, python: str, *args: str) -> None:
+    session.run(python, "-m", "suites.harness.cli", *args, external=True)
+
+
+def implemented_suites(session: nox.Session, python: str) -> list[str]:
+    code = "from suites.harness.registry import implemented; print(' '.join(implemented()))"
+    out = session.run(python, "-c", code, external=True, silent=True)
+    return out.split()
+
+
+def split_suites(posargs: list[str]) -> tuple[list[str], list[str]]:
+    """Leading bare words are suite names; the rest are options for `claimbench run`."""
+    suites = []
+    for i, arg in enumerate(posargs):
+        if arg.startswith("-"):
+            return suites, posargs[i:]
+        suites.append(arg)
+    return suites, []
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """pytest on tiny models and the smoke profiles."""
+    python = environment(session)
+    session.run(python, "-m", "pytest", *(session.posargs or ["-q"]), external=True)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting."""
+    python = environment(session)
+    session.run(python, "-m", "ruff", "check", ".", external=True)
+    session.run(python, "-m", "ruff", "format", "--check", ".", external=True)
+
+
+@nox.session(default=False)
+def reproduce(session: nox.Session) -> None:
+    """Run suites (default: all implemented) at a profile (default quick), then rebuild the reports."""
+    python = environment(session)
+    suites, options = split_suites(session.posargs)
+    if "--profile" not in options:
+        options = ["--profile", "quick", *options]
+    claimbench(session, python, "run", *(suites or implemented_suites(session, python)), *options)
+    claimbench(session, python, "report")
+
+
+@nox.session(default=False)
+def report(session: nox.Session) -> None:
+    """Rebuild every report, REPRODUCE.md and README's table from results/ without rerunning."""
+    claimbench(session, environment(session), "report")
+
+
+@nox.session(default=False)
+def regression(session: nox.Session) -> None:
+    """Rerun the smoke profile into a temporary folder and compare it with the committed results/."""
+    python = environment(session)
+    suites, options = split_suites(session.posargs)
+    with tempfile.TemporaryDirectory(prefix="claimbench-regression-") as fresh:
+        claimbench(session, python, "run", *(suites or implemented_suites(session, python)),
+                   "--profile", "smoke", "--results-dir", fresh, "--no-progress", *options)  # fmt: skip
+        claimbench(session, python, "compare", str(ROOT / "results"), fresh, "--profile", "smoke")
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Performance benchmarks (speed and memory targets), written to results/bench/."""
+    python = environment(session)
+    for script in sorted((ROOT / "tests" / "bench").glob("bench_*.py")):
+        out = ROOT / "results" / "bench" / f"{script.stem.removeprefix('bench_')}.md"
+        session.run(python, str(script), "--out", str(out), *session.posargs, external=True)

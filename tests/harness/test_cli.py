@@ -1,0 +1,242 @@
+"""The tiny suite, end to end through the CLI: list, run, resume after kill -9, report, compare."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY_CELLS = {"smoke": 2 * 4 * 3 + 1, "quick": 2 * 4 * 5 + 1}
+
+
+def claimbench(*args: str, env: dict | None = None, check: int | None = 0) -> subprocess.CompletedProcess:
+    full_env = {
+        **os.environ,
+        "CLAIMBENCH_SUITES": "tiny=tiny_suite:SUITE,tinydata=tiny_suite:SUITE_WITH_DATA",
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests' / 'suites'}",
+        **(env or {}),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "suites.harness.cli", *args],
+        cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if check is not None:
+        assert proc.returncode == check, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def rows(results: Path, profile: str = "smoke") -> list[dict]:
+    with open(results / "tiny" / profile / "runs.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def cells(table: list[dict]) -> set[tuple]:
+    return {(r["experiment"], r["task"], r["method"], r["params"], r["seed"]) for r in table}
+
+
+def claims(results: Path, profile: str = "smoke") -> dict[str, dict]:
+    document = json.loads((results / "tiny" / profile / "claims.json").read_text())
+    assert document["schema_version"] == 1
+    return {c["id"]: c for c in document["claims"]}
+
+
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory) -> Path:
+    results = tmp_path_factory.mktemp("smoke") / "results"
+    claimbench("run", "tiny", "--profile", "smoke", "--results-dir", str(results), "--no-progress")
+    return results
+
+
+def test_list_shows_claims_and_unimplemented_suites():
+    out = claimbench("list").stdout
+    assert "tiny.better" in out and "tiny.params" in out
+    for name in ("norm", "heater", "pinnersage"):
+        assert f"{name}:" in out
+    assert "not implemented yet" in out
+
+
+def test_run_writes_tidy_rows_with_provenance(smoke_results):
+    table = rows(smoke_results)
+    assert len(cells(table)) == TINY_CELLS["smoke"]
+    for row in table:
+        assert row["git_sha"] and row["versions"] and row["cpu"] and row["device"] == "cpu"
+        assert int(row["threads"]) >= 1 and float(row["wall_s"]) >= 0
+    diverged = [r for r in table if r["status"] == "diverged"]
+    assert {r["method"] for r in diverged} == {"unstable"}
+    assert {r["metric"] for r in diverged} == {"steps", "diverged"}
+    # Seeds are shared across methods: every method ran on the same three seeds.
+    seeds = {m: {r["seed"] for r in table if r["method"] == m} for m in ("plain", "better", "copy")}
+    assert seeds["plain"] == seeds["better"] == seeds["copy"] and len(seeds["plain"]) == 3
+
+
+def test_claims_are_judged(smoke_results):
+    judged = claims(smoke_results)
+    assert judged["tiny.better"]["verdict"] == "reproduced"
+    assert judged["tiny.better"]["measured"] == pytest.approx(0.2, abs=0.02)
+    assert judged["tiny.better"]["ci_low"] < 0.2 < judged["tiny.better"]["ci_high"]
+    assert judged["tiny.better"]["n"] == 6  # 2 tasks x 3 seeds
+    assert judged["tiny.copy"]["verdict"] == "reproduced"
+    assert judged["tiny.params"]["verdict"] == "reproduced" and judged["tiny.params"]["measured"] == 10
+    assert judged["tiny.params"]["p_value"] is None  # deterministic: no p-value is invented
+    report = (smoke_results / "tiny" / "smoke" / "report.md").read_text()
+    assert "tiny.better" in report and "reproduced" in report
+
+
+def test_rerun_skips_finished_cells(smoke_results, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(smoke_results, results)
+    before = (results / "tiny" / "smoke" / "runs.csv").read_text()
+    out = claimbench("run", "tiny", "--profile", "smoke", "--results-dir", str(results), "--no-progress").stdout
+    assert f"{TINY_CELLS['smoke']} skipped" in out
+    assert (results / "tiny" / "smoke" / "runs.csv").read_text() == before
+
+
+def test_jobs_do_not_change_results(smoke_results, tmp_path):
+    claimbench("run", "tiny", "--profile", "smoke", "--jobs", "2", "--results-dir", str(tmp_path), "--no-progress")
+
+    def measured(table):
+        return [(r["experiment"], r["task"], r["method"], r["seed"], r["metric"], r["value"], r["status"]) for r in table]
+
+    assert measured(rows(tmp_path)) == measured(rows(smoke_results))
+
+
+def test_kill_minus_nine_loses_nothing_and_resumes(tmp_path):
+    env = {
+        **os.environ,
+        "CLAIMBENCH_SUITES": "tiny=tiny_suite:SUITE",
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests' / 'suites'}",
+        "TINY_SLEEP": "0.2",
+    }
+    args = [sys.executable, "-m", "suites.harness.cli", "run", "tiny", "--profile", "quick",
+            "--results-dir", str(tmp_path), "--no-progress"]  # fmt: skip
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = tmp_path / "tiny" / "quick" / "runs.csv"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if runs.exists() and len(cells(rows(tmp_path, "quick"))) >= 5:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    survived = rows(tmp_path, "quick")  # parses: the file was never half written
+    assert 5 <= len(cells(survived)) < TINY_CELLS["quick"]
+
+    claimbench("run", "tiny", "--profile", "quick", "--results-dir", str(tmp_path), "--no-progress")
+    final = rows(tmp_path, "quick")
+    assert len(cells(final)) == TINY_CELLS["quick"]
+    # Rows finished before the kill are kept as they were, wall time included: not recomputed.
+    assert all(row in final for row in survived)
+
+
+def test_failing_cell_is_recorded_and_the_run_goes_on(tmp_path):
+    proc = claimbench("run", "tiny", "--profile", "smoke", "--results-dir", str(tmp_path), "--no-progress",
+                      env={"TINY_FAIL": "better"}, check=1)  # fmt: skip
+    assert "3 cell(s) failed" in proc.stdout or "6 cell(s) failed" in proc.stdout
+    table = rows(tmp_path)
+    errors = [r for r in table if r["status"] == "error"]
+    assert errors and all(r["method"] == "better" and "was told to fail" in r["note"] for r in errors)
+    assert any(r["method"] == "plain" and r["status"] == "ok" for r in table)
+    assert claims(tmp_path)["tiny.better"]["verdict"] == "not run"
+    # A rerun retries only the failed cells.
+    out = claimbench("run", "tiny", "--profile", "smoke", "--results-dir", str(tmp_path), "--no-progress").stdout
+    assert f"{TINY_CELLS['smoke'] - len(cells(errors))} skipped" in out
+    assert claims(tmp_path)["tiny.better"]["verdict"] == "reproduced"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "nosuch"], "unknown suite 'nosuch'"),
+        (["run", "norm"], "not implemented yet"),
+        (["run", "tiny", "--profile", "huge"], "unknown profile 'huge'"),
+        (["run", "tiny", "--only", "tiny.nope"], "unknown claim id"),
+        (["run", "tiny", "--jobs", "0"], "--jobs must be at least 1"),
+        (["run", "tiny", "--dataset", "X"], "no setting 'datasets'"),
+        (["run", "tinydata", "--data-dir", "/nonexistent/claimbench"], "does not exist"),
+        (["list", "nosuch"], "unknown suite"),
+    ],
+)
+def test_bad_input_is_a_clear_error(args, message, tmp_path):
+    proc = claimbench(*args, "--results-dir", str(tmp_path), check=2) if args[0] == "run" else claimbench(*args, check=2)
+    assert message in proc.stderr
+    assert not (tmp_path / "tiny").exists()  # nothing was written
+
+
+def test_missing_data_directory_is_named(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "CLAIMBENCH_DATA"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "suites.harness.cli", "run", "tinydata", "--results-dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**env, "CLAIMBENCH_SUITES": "tinydata=tiny_suite:SUITE_WITH_DATA",
+             "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests' / 'suites'}"},
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "no data directory set" in proc.stderr and "CLAIMBENCH_DATA" in proc.stderr
+
+
+def test_truncated_runs_csv_is_reported_and_kept(smoke_results, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(smoke_results, results)
+    runs = results / "tiny" / "smoke" / "runs.csv"
+    damaged = runs.read_text()[:-40]
+    runs.write_text(damaged)
+    proc = claimbench("run", "tiny", "--profile", "smoke", "--results-dir", str(results), check=1)
+    assert "truncated" in proc.stderr and str(runs) in proc.stderr
+    assert runs.read_text() == damaged
+
+
+def test_corrupt_claims_json_is_reported(smoke_results, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(smoke_results, results)
+    (results / "tiny" / "smoke" / "claims.json").write_text('{"schema_version": 1, "claims": [')
+    proc = claimbench("compare", str(results), str(smoke_results), check=1)
+    assert "not valid JSON" in proc.stderr
+
+
+def test_report_rebuilds_from_results_without_rerunning(smoke_results, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(smoke_results, results)
+    (results / "tiny" / "smoke" / "report.md").unlink()
+    runs_before = (results / "tiny" / "smoke" / "runs.csv").read_text()
+    claimbench("report", "--results-dir", str(results))
+    assert "tiny.better" in (results / "tiny" / "smoke" / "report.md").read_text()
+    reproduce = (tmp_path / "REPRODUCE.md").read_text()
+    assert "The `norm` suite is not implemented yet." in reproduce
+    assert (results / "tiny" / "smoke" / "runs.csv").read_text() == runs_before
+
+
+def test_compare_passes_on_identical_and_fails_on_an_altered_metric(smoke_results, tmp_path):
+    assert "0 failure(s)" in claimbench("compare", str(smoke_results), str(smoke_results)).stdout
+
+    altered = tmp_path / "results"
+    shutil.copytree(smoke_results, altered)
+    runs = altered / "tiny" / "smoke" / "runs.csv"
+    table = rows(altered)
+    target = next(r for r in table if r["method"] == "better" and r["metric"] == "score")
+    target["value"] = repr(float(target["value"]) + 0.01)
+    with open(runs, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(table[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(table)
+    proc = claimbench("compare", str(smoke_results), str(altered), check=1)
+    assert "FAIL" in proc.stdout and "better" in proc.stdout and "score" in proc.stdout
+
+
+def test_compare_fails_on_a_changed_verdict(smoke_results, tmp_path):
+    altered = tmp_path / "results"
+    shutil.copytree(smoke_results, altered)
+    path = altered / "tiny" / "smoke" / "claims.json"
+    document = json.loads(path.read_text())
+    document["claims"][0]["verdict"] = "not reproduced"
+    path.write_text(json.dumps(document))
+    proc = claimbench("compare", str(smoke_results), str(altered), check=1)
+    assert "tiny.better verdict" in proc.stdout
