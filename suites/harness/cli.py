@@ -61,11 +61,10 @@ def _parser() -> argparse.ArgumentParser:
 def cmd_list(args: argparse.Namespace) -> int:
     names = args.suites or list(entries())
     for name in names:
-        paper, _ = entries()[name] if name in entries() else (None, None)
-        if paper is None:
+        if name not in entries():
             raise UnknownSuite(f"unknown suite {name!r}; known suites: {', '.join(sorted(entries()))}")
         if name not in implemented():
-            print(f"{name}: {paper} - not implemented yet\n")
+            print(f"{name}: {entries()[name][0]} - not implemented yet\n")
             continue
         suite = get_suite(name)
         extra = f" (pip extra: {suite.extra})" if suite.extra else ""

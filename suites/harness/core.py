@@ -164,7 +164,7 @@ class Experiment:
 
     def cells(self, suite: str, base_seed: int) -> list[Cell]:
         names = sorted(self.grid)
-        points = [dict(zip(names, values)) for values in product(*(self.grid[n] for n in names))]
+        points = [dict(zip(names, values, strict=True)) for values in product(*(self.grid[n] for n in names))]
         return [
             Cell(
                 suite=suite,

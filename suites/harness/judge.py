@@ -171,7 +171,7 @@ def _friedman(claim: Claim, data: ClaimData) -> TestResult:
     overall = stats.friedman(matrix)
     pairwise = stats.pairwise_wilcoxon_holm(matrix, names)
     versus = pairwise[(pairwise["a"] == treatment) | (pairwise["b"] == treatment)]
-    note = "average ranks " + ", ".join(f"{n} {r:.2f}" for n, r in zip(names, ranks))
+    note = "average ranks " + ", ".join(f"{n} {r:.2f}" for n, r in zip(names, ranks, strict=True))
     note += "; Holm-Wilcoxon vs " + ", ".join(
         f"{row.b if row.a == treatment else row.a} p={row.p_holm:.3g}" for row in versus.itertuples()
     )
@@ -287,12 +287,18 @@ def judge(claims: Sequence[Claim], rows: Sequence[Mapping[str, Any]], device: st
         try:
             outcomes.append((claim, TESTS[claim.test](claim, data), ""))
         except (ValueError, ZeroDivisionError) as exc:
-            outcomes.append((claim, TestResult(claim.test, math.nan, math.nan, math.nan, math.nan, len(data.treatment), note=str(exc)), ""))
+            outcomes.append(
+                (
+                    claim,
+                    TestResult(claim.test, math.nan, math.nan, math.nan, math.nan, len(data.treatment), note=str(exc)),
+                    "",
+                )
+            )
 
     raw = [r.p_value if r is not None else math.nan for _, r, _ in outcomes]
     adjusted = stats.holm(raw)
     judged = []
-    for (claim, result, reason), p_adj in zip(outcomes, adjusted):
+    for (claim, result, reason), p_adj in zip(outcomes, adjusted, strict=True):
         entry: dict[str, Any] = {
             "id": claim.id,
             "statement": claim.statement,

@@ -121,7 +121,9 @@ def write_suite_report(suite: Suite, profile: str, results_dir: Path) -> list[di
         lines += [
             provenance_line(frame),
             "",
-            "Cells: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f". Cell wall time: {cost_seconds(frame):.0f} s.",
+            "Cells: "
+            + ", ".join(f"{n} {s}" for s, n in counts.items())
+            + f". Cell wall time: {cost_seconds(frame):.0f} s.",
             "",
         ]
     if suite.notes:
@@ -211,6 +213,8 @@ def readme_table(results_dir: Path) -> str:
 
 
 def update_readme(readme: Path, results_dir: Path) -> None:
+    if not readme.exists():
+        return
     text = readme.read_text(encoding="utf-8")
     pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
     if not pattern.search(text):

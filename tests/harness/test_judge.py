@@ -9,7 +9,15 @@ import pytest
 
 from suites.harness.core import Claim
 from suites.harness.judge import (
-    INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, PARTIAL, REPRODUCED, collect, decide, frame_of, judge,
+    INCONCLUSIVE,
+    NOT_REPRODUCED,
+    NOT_RUN,
+    PARTIAL,
+    REPRODUCED,
+    collect,
+    decide,
+    frame_of,
+    judge,
 )  # fmt: skip
 from suites.harness.stats import TestResult
 
@@ -62,8 +70,13 @@ def test_target_verdicts():
     assert decide(at_least, result(85.0, 84.0, 86.0), 0.001) == NOT_REPRODUCED
     assert decide(at_least, result(88.0, 85.0, 91.0), 0.2) == PARTIAL
     match = claim(direction="match", paper_value=18_874_368, margin=0.0, baseline=None, test="exact")
-    assert decide(match, result(18_874_368, 18_874_368, 18_874_368, test="exact (deterministic)"), math.nan) == REPRODUCED
-    assert decide(match, result(18_874_369, 18_874_369, 18_874_369, test="exact (deterministic)"), math.nan) == NOT_REPRODUCED
+    assert (
+        decide(match, result(18_874_368, 18_874_368, 18_874_368, test="exact (deterministic)"), math.nan) == REPRODUCED
+    )
+    assert (
+        decide(match, result(18_874_369, 18_874_369, 18_874_369, test="exact (deterministic)"), math.nan)
+        == NOT_REPRODUCED
+    )
 
 
 def test_collect_pairs_on_task_and_seed_and_averages_the_rest():
@@ -77,7 +90,7 @@ def test_collect_pairs_on_task_and_seed_and_averages_the_rest():
 
 
 def test_judge_holm_adjusts_and_names_why_a_claim_did_not_run():
-    rows = [row("a", f"t{i}", s, 1.0 + 0.1 * i + s, ) for i in range(4) for s in range(2)]
+    rows = [row("a", f"t{i}", s, 1.0 + 0.1 * i + s) for i in range(4) for s in range(2)]
     rows += [row("b", f"t{i}", s, 0.5 + 0.1 * i + s + 0.01 * ((i + s) % 3)) for i in range(4) for s in range(2)]
     rows += [row("c", "t9", 0, math.nan, metric="not_run", status="not_run") | {"experiment": "other",
              "note": "dataset file uea/X is missing"}]  # fmt: skip

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
-
-from dataclasses import replace
 
 from suites.harness import Claim, DatasetSpec, Diverged, Experiment, Suite
 

@@ -1,0 +1,44 @@
+"""One generic test drives every method of every implemented suite (benchopt style).
+
+Each method gets one smoke-profile cell (its first task and seed) through the runner, which must
+produce finite metrics or an honest `not_run` naming missing data; never an error.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from suites.harness.registry import get_suite, implemented
+from suites.harness.runner import RunOptions, run_cell
+
+
+def method_cells():
+    for name in implemented():
+        suite = get_suite(name)
+        for experiment in suite.experiments("smoke"):
+            cells = experiment.cells(name, base_seed=0)
+            for method in experiment.methods:
+                first = next(c for c in cells if c.method == method)
+                yield pytest.param(suite, experiment, first, id=f"{name}:{experiment.name}:{method}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("suite", "experiment", "cell"), list(method_cells()))
+def test_every_method_runs_on_smoke(suite, experiment, cell):
+    rows = run_cell(suite, experiment, cell, RunOptions(profile="smoke", show_progress=False))
+    assert rows, "a cell must record at least one row"
+    statuses = {r["status"] for r in rows}
+    assert statuses <= {"ok", "diverged", "not_run"}, rows[0]["note"]
+    for row in rows:
+        assert isinstance(row["value"], float)
+        if row["status"] == "ok":
+            assert row["value"] == row["value"], f"{row['metric']} is NaN"
+
+
+@pytest.mark.parametrize("name", implemented())
+def test_claims_reference_experiments_that_exist(name):
+    suite = get_suite(name)
+    for profile in suite.profiles:
+        experiments = {e.name for e in suite.experiments(profile)}
+        for claim in suite.claims:
+            assert claim.experiment in experiments, f"{claim.id}: no experiment {claim.experiment!r} in {profile}"
