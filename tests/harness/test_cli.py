@@ -39,6 +39,13 @@ def rows(results: Path, profile: str = "smoke") -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+def write_rows(path: Path, table: list[dict]) -> None:
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(table[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(table)
+
+
 def cells(table: list[dict]) -> set[tuple]:
     return {(r["experiment"], r["task"], r["method"], r["params"], r["seed"]) for r in table}
 
@@ -228,10 +235,7 @@ def test_compare_passes_on_identical_and_fails_on_an_altered_metric(smoke_result
     table = rows(altered)
     target = next(r for r in table if r["method"] == "better" and r["metric"] == "score")
     target["value"] = repr(float(target["value"]) + 0.01)
-    with open(runs, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(table[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(table)
+    write_rows(runs, table)
     proc = claimbench("compare", str(smoke_results), str(altered), check=1)
     assert "FAIL" in proc.stdout and "better" in proc.stdout and "score" in proc.stdout
 
@@ -245,3 +249,14 @@ def test_compare_fails_on_a_changed_verdict(smoke_results, tmp_path):
     path.write_text(json.dumps(document))
     proc = claimbench("compare", str(smoke_results), str(altered), check=1)
     assert "tiny.better verdict" in proc.stdout
+
+
+def test_compare_shows_machine_dependent_drift_without_failing(smoke_results, tmp_path):
+    altered = tmp_path / "results"
+    shutil.copytree(smoke_results, altered)
+    table = rows(altered)
+    timing = next(r for r in table if r["metric"] == "seconds")
+    timing["value"] = repr(float(timing["value"]) * 3)  # 200% slower: beyond the 50% tolerance
+    write_rows(altered / "tiny" / "smoke" / "runs.csv", table)
+    proc = claimbench("compare", str(smoke_results), str(altered))
+    assert "0 failure(s), 1 drift(s)" in proc.stdout and "seconds" in proc.stdout
