@@ -32,7 +32,7 @@ class Claim:
     - greater / less: the treatment beats the baseline; `margin` is the smallest effect that
       counts as reproduced (in effect units; for ratio effects, the distance from 1).
     - equivalent: the effect lies within +-margin (TOST); for ratio effects, within 1 +- margin.
-    - noninferior: the treatment is at most `margin` worse than the baseline.
+    - noninferior: the treatment is at most `margin` worse than the baseline (higher is better).
     - at_least: a single quantity reaches `target - margin` (e.g. accuracy vs the paper's).
     - match: a single (usually deterministic) quantity equals `target` within relative `margin`.
 
