@@ -1,0 +1,435 @@
+"""LoRA: Low-Rank Adaptation of Large Language Models (Hu et al., 2021, arXiv 2106.09685).
+
+A frozen pretrained weight W0 (d_out x d_in) is adapted by a low-rank update
+
+    h = W0 x + (alpha / r) * B A x,        A: r x d_in,  B: d_out x r,  r << min(d_in, d_out)
+
+Only A and B are trained. B starts at zero, so training starts exactly at the pretrained model.
+For deployment the update is merged, W = W0 + (alpha / r) B A, and inference costs nothing extra.
+
+This file is the reference implementation used by claimbench: plain PyTorch, the paper's
+notation, nothing imported from `suites/`. Names follow the official code (loralib) and PEFT
+(`lora_A`, `lora_B`, `scaling`, `merge`) so checkpoints and habits carry over.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "LoRAConfig",
+    "LoRALinear",
+    "count_parameters",
+    "inject_lora",
+    "load_lora",
+    "load_lora_state_dict",
+    "lora_parameter_count",
+    "lora_state_dict",
+    "matches_target",
+    "merge_and_unload",
+    "merge_lora",
+    "save_lora",
+    "unmerge_lora",
+]
+
+INIT_A = ("kaiming", "gaussian")
+BIAS_MODES = ("none", "all")
+
+
+@dataclass
+class LoRAConfig:
+    r: int = 8
+    # None -> alpha = r, i.e. scaling 1. The paper sets alpha "to the first r we try and not tune it",
+    # so that changing r later does not require re-tuning the learning rate.
+    alpha: float | None = None
+    # Dropout on the input of the LoRA path only (the frozen W0 x path is never dropped).
+    # The official GPT-2 runs use 0.1; the paper text does not mention it.
+    dropout: float = 0.0
+    # "kaiming": the official code (loralib), kaiming_uniform_(a=sqrt(5)), i.e. U(-1/sqrt(d_in), 1/sqrt(d_in)),
+    # the same as nn.Linear's default. "gaussian": the paper text ("random Gaussian initialization");
+    # the paper gives no std, we use std = 1/r like PEFT's init_lora_weights="gaussian".
+    init_A: str = "kaiming"
+    # Which modules to adapt. See `matches_target` for the exact rule. The paper's best budget
+    # choice (Table 5) is Wq and Wv, which is the default.
+    target_modules: tuple[str, ...] = ("query", "value")
+    pattern: bool = False
+    # "none": only A and B train. "all": every bias in the model trains too (loralib's bias="all").
+    bias: str = "none"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.target_modules, str):  # a bare string would be matched letter by letter
+            self.target_modules = (self.target_modules,)
+        self.target_modules = tuple(self.target_modules)
+        _check_hparams(self.r, self.dropout, self.init_A)
+        if self.bias not in BIAS_MODES:
+            raise ValueError(f"bias must be one of {BIAS_MODES}, got {self.bias!r}")
+        if not self.target_modules:
+            raise ValueError("target_modules is empty: nothing to adapt")
+
+    @property
+    def scaling(self) -> float:
+        return _scaling(self.r, self.alpha)
+
+
+def _check_hparams(r: int, dropout: float, init_A: str) -> None:
+    if not isinstance(r, int) or r <= 0:
+        raise ValueError(f"LoRA rank r must be a positive int, got {r!r}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    if init_A not in INIT_A:
+        raise ValueError(f"init_A must be one of {INIT_A}, got {init_A!r}")
+
+
+def _scaling(r: int, alpha: float | None) -> float:
+    return (r if alpha is None else alpha) / r
+
+
+def _is_conv1d(module: nn.Module) -> bool:
+    # GPT-2's transformers.pytorch_utils.Conv1D: a linear layer storing its weight as [in, out]
+    # and computing x @ W + b. Detected by name so that impl/ does not depend on transformers.
+    return (
+        type(module).__name__ == "Conv1D" and getattr(module, "weight", None) is not None and module.weight.dim() == 2
+    )
+
+
+def _is_supported(module: nn.Module) -> bool:
+    # Exact type, not isinstance: subclasses of nn.Linear (quantised layers, other adapters)
+    # have their own forward, which LoRALinear bypasses (see LoRALinear.forward).
+    return type(module) is nn.Linear or _is_conv1d(module)
+
+
+class LoRALinear(nn.Module):
+    """A frozen linear layer plus a trainable low-rank update (alpha / r) B A.
+
+    `base` is an nn.Linear (weight [out, in]) or a GPT-2 style Conv1D (fan_in_fan_out=True,
+    weight stored [in, out]). The base module is kept as is (as `self.base`), so merging and
+    unloading hand back the very object that was wrapped.
+    """
+
+    def __init__(
+        self,
+        base: nn.Module,
+        r: int,
+        alpha: float | None = None,
+        dropout: float = 0.0,
+        init_A: str = "kaiming",
+        fan_in_fan_out: bool = False,
+    ) -> None:
+        super().__init__()
+        _check_hparams(r, dropout, init_A)
+        if type(base) is nn.Linear:
+            if fan_in_fan_out:
+                raise ValueError("fan_in_fan_out=True is for Conv1D (weight [in, out]); nn.Linear stores [out, in]")
+            out_features, in_features = base.weight.shape
+        elif _is_conv1d(base):
+            if not fan_in_fan_out:
+                raise ValueError("Conv1D stores its weight as [in, out]: pass fan_in_fan_out=True")
+            in_features, out_features = base.weight.shape
+        else:
+            raise TypeError(f"LoRALinear wraps nn.Linear or Conv1D, got {type(base).__name__}")
+        self.base = base
+        self.in_features, self.out_features = in_features, out_features
+        self.fan_in_fan_out = fan_in_fan_out
+        self.r, self.alpha = r, (r if alpha is None else alpha)
+        self.scaling = _scaling(r, alpha)
+        self.init_A = init_A
+        self.merged = False
+        # W0 (and its bias) are frozen; inject_lora re-enables biases when bias="all".
+        for p in base.parameters():
+            p.requires_grad_(False)
+        # Identity when p = 0, so the common case does no dropout work at all (as in loralib).
+        self.lora_dropout: nn.Module = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        w = base.weight
+        self.lora_A = nn.Parameter(torch.empty(r, in_features, device=w.device, dtype=w.dtype))
+        self.lora_B = nn.Parameter(torch.empty(out_features, r, device=w.device, dtype=w.dtype))
+        self.reset_lora_parameters()
+
+    def reset_lora_parameters(self) -> None:
+        # Initialise in fp32 and cast, so a bf16 model gets the same draws as an fp32 one.
+        A = torch.empty(self.lora_A.shape, device=self.lora_A.device, dtype=torch.float32)
+        if self.init_A == "kaiming":
+            nn.init.kaiming_uniform_(A, a=math.sqrt(5))
+        else:
+            nn.init.normal_(A, std=1.0 / self.r)
+        with torch.no_grad():
+            self.lora_A.copy_(A)
+            # B = 0: the update B A is zero at the start, so step 0 is the pretrained model.
+            self.lora_B.zero_()
+
+    # HF code sometimes reads `layer.weight` / `layer.bias` (e.g. for its dtype); delegate to W0.
+    @property
+    def weight(self) -> Tensor:
+        return self.base.weight
+
+    @property
+    def bias(self) -> Tensor | None:
+        return self.base.bias
+
+    def delta_weight(self) -> Tensor:
+        """(alpha / r) B A in the base weight's layout and dtype (computed in fp32 at least)."""
+        A, B = self.lora_A, self.lora_B
+        dtype = torch.promote_types(A.dtype, torch.float32)
+        delta = (B.to(dtype) @ A.to(dtype)) * self.scaling  # [out, in]
+        if self.fan_in_fan_out:
+            delta = delta.T
+        return delta.to(self.base.weight.dtype)
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        """W = W0 + (alpha / r) B A. Idempotent. While merged, forward is just the base layer."""
+        if not self.merged:
+            self.base.weight.add_(self.delta_weight())
+            self.merged = True
+
+    @torch.no_grad()
+    def unmerge(self) -> None:
+        """W = W - (alpha / r) B A: back to W0 (exactly up to floating-point rounding). Idempotent."""
+        if self.merged:
+            self.base.weight.sub_(self.delta_weight())
+            self.merged = False
+
+    def _base_forward(self, x2: Tensor) -> Tensor:
+        # The base layer on a 2-D input. Computed here rather than by calling self.base, so the
+        # output is a fresh tensor (not a view) that the LoRA update can be added into in place.
+        w, b = self.base.weight, self.base.bias
+        if self.fan_in_fan_out:
+            return x2 @ w if b is None else torch.addmm(b, x2, w)
+        return F.linear(x2, w, b)
+
+    def forward(self, x: Tensor) -> Tensor:
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, self.in_features)
+        h = self._base_forward(x2)  # W0 x (+ bias); W0 + (alpha/r) B A when merged
+        if self.merged:
+            return h.view(*lead, self.out_features)
+        # LoRA path. The scaling multiplies the r-wide intermediate A x rather than the
+        # d_out-wide output: same result, r / d_out of the elementwise work.
+        ax = F.linear(self.lora_dropout(x2.to(self.lora_A.dtype)), self.lora_A) * self.scaling
+        # Mixed precision (bf16 base with fp32 LoRA, or autocast, which does not cast in-place ops):
+        # do the update in the output's dtype.
+        B = self.lora_B if self.lora_B.dtype == h.dtype else self.lora_B.to(h.dtype)
+        ax = ax if ax.dtype == h.dtype else ax.to(h.dtype)
+        # h += (A x) B^T inside one GEMM call (beta = 1): no separate pass over the [tokens, d_out]
+        # output. In place is safe for autograd: neither linear nor addmm saves its output.
+        h.addmm_(ax, B.T)
+        return h.view(*lead, self.out_features)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, r={self.r}, "
+            f"alpha={self.alpha}, scaling={self.scaling:g}, fan_in_fan_out={self.fan_in_fan_out}, "
+            f"merged={self.merged}"
+        )
+
+
+# --------------------------------------------------------------------------- module selection
+
+
+def matches_target(name: str, targets: Iterable[str], pattern: bool = False) -> bool:
+    """Whether module `name` (dotted, as in `named_modules()`) is selected by `targets`.
+
+    pattern=True: each target is a regular expression that must match the WHOLE name (re.fullmatch).
+
+    pattern=False ("full-suffix" matching on dotted names):
+      * a target without a dot matches the last component: "query" selects
+        "encoder.layer.0.attention.self.query".
+      * a dotted target is a path inside a repeated block and must match the whole path below the
+        block index: the name is the target itself or ends with ".<digits>.<target>". So in BERT,
+        "output.dense" selects "encoder.layer.0.output.dense" (the MLP output) but NOT
+        "encoder.layer.0.attention.output.dense", which is "attention.output.dense". Plain suffix
+        matching (PEFT's rule) would catch both. Llama: "self_attn.o_proj", "mlp.down_proj".
+    """
+    if isinstance(targets, str):
+        targets = (targets,)
+    for t in targets:
+        if pattern:
+            if re.fullmatch(t, name):
+                return True
+        elif "." not in t:
+            if name.rsplit(".", 1)[-1] == t:
+                return True
+        elif name == t or re.search(rf"(^|\.)\d+\.{re.escape(t)}$", name):
+            return True
+    return False
+
+
+def _select(model: nn.Module, targets: tuple[str, ...], pattern: bool) -> list[tuple[str, nn.Module]]:
+    """The (name, module) pairs selected by targets; ValueError naming the targets if none is."""
+    found = [(n, m) for n, m in model.named_modules() if n and matches_target(n, targets, pattern)]
+    if not found:
+        linear = [n for n, m in model.named_modules() if _is_supported(m)]
+        hint = ", ".join(linear[:8]) + (", ..." if len(linear) > 8 else "")
+        rule = "regexes (fullmatch)" if pattern else "targets"
+        raise ValueError(
+            f"no module matched the {rule} {list(targets)}. Linear layers in this model: [{hint}]. "
+            "Undotted targets match the last name component; dotted ones the full path below a block "
+            "index (see matches_target); pattern=True takes regexes."
+        )
+    return found
+
+
+def _set_module(model: nn.Module, name: str, new: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, new)
+
+
+def lora_layers(model: nn.Module) -> Iterator[tuple[str, LoRALinear]]:
+    for n, m in model.named_modules():
+        if isinstance(m, LoRALinear):
+            yield n, m
+
+
+# --------------------------------------------------------------------------- injection
+
+
+def inject_lora(model: nn.Module, config: LoRAConfig) -> list[str]:
+    """Wrap every targeted linear layer of `model` in a LoRALinear, in place.
+
+    Freezes every parameter except lora_A / lora_B (and all biases when config.bias == "all").
+    Returns the names of the adapted modules. ValueError if nothing matched, if a matched module
+    is not an nn.Linear / Conv1D (a target that hits a container is a mistake, not a no-op), or if
+    a matched module already has LoRA.
+    """
+    if any(isinstance(m, LoRALinear) for m in model.modules()):
+        raise ValueError("model already has LoRA layers; inject_lora is applied once")
+    selected = _select(model, config.target_modules, config.pattern)
+    bad = [(n, type(m).__name__) for n, m in selected if not _is_supported(m)]
+    if bad:
+        raise ValueError(
+            f"targets {list(config.target_modules)} matched modules LoRA cannot wrap "
+            f"(only nn.Linear and Conv1D): {bad[:8]}"
+        )
+    for p in model.parameters():
+        p.requires_grad_(False)
+    names = []
+    for name, module in selected:
+        layer = LoRALinear(
+            module, config.r, config.alpha, config.dropout, config.init_A, fan_in_fan_out=_is_conv1d(module)
+        )
+        _set_module(model, name, layer)
+        names.append(name)
+    if config.bias == "all":
+        for n, p in model.named_parameters():
+            if n.rsplit(".", 1)[-1] == "bias":
+                p.requires_grad_(True)
+    # Remembered so that lora_state_dict knows whether biases belong to the checkpoint.
+    model.lora_config = config
+    return names
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def _is_lora_key(key: str) -> bool:
+    return key.rsplit(".", 1)[-1] in ("lora_A", "lora_B")
+
+
+def lora_state_dict(model: nn.Module) -> dict[str, Tensor]:
+    """Only the LoRA weights (plus every bias if inject_lora was called with bias="all").
+
+    For GPT-3 with r=4 on Wq, Wv this is the paper's 35 MB checkpoint instead of 350 GB.
+    """
+    config = getattr(model, "lora_config", None)
+    with_bias = config is not None and config.bias == "all"
+    state = {
+        k: v.detach()
+        for k, v in model.state_dict(keep_vars=True).items()
+        if _is_lora_key(k) or (with_bias and k.rsplit(".", 1)[-1] == "bias")
+    }
+    if not any(_is_lora_key(k) for k in state):
+        raise ValueError("model has no LoRA layers (call inject_lora first)")
+    return state
+
+
+@torch.no_grad()
+def load_lora_state_dict(model: nn.Module, state: dict[str, Tensor]) -> None:
+    """Load a lora_state_dict. Strict: the key sets and shapes must agree exactly.
+
+    Merged layers are unmerged, loaded and merged again, so the merged weight stays consistent.
+    """
+    own = lora_state_dict(model)
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shape = [
+        (k, tuple(state[k].shape), tuple(own[k].shape)) for k in own if k in state and state[k].shape != own[k].shape
+    ]
+    if missing or unexpected or shape:
+        msg = ["LoRA state dict does not match the model:"]
+        if missing:
+            msg.append(f"missing keys ({len(missing)}): {missing[:6]}{' ...' if len(missing) > 6 else ''}")
+        if unexpected:
+            msg.append(f"unexpected keys ({len(unexpected)}): {unexpected[:6]}{' ...' if len(unexpected) > 6 else ''}")
+        if shape:
+            msg.append(f"shape mismatch (key, checkpoint, model; a different r?): {shape[:6]}")
+        msg.append("Were the same target_modules, r and bias used for injection?")
+        raise ValueError("\n  ".join(msg))
+    merged = [m for _, m in lora_layers(model) if m.merged]
+    for m in merged:
+        m.unmerge()
+    for k, v in own.items():
+        v.copy_(state[k])
+    for m in merged:
+        m.merge()
+
+
+def save_lora(model: nn.Module, path: str | Path) -> None:
+    torch.save({k: v.cpu() for k, v in lora_state_dict(model).items()}, path)
+
+
+def load_lora(model: nn.Module, path: str | Path) -> None:
+    load_lora_state_dict(model, torch.load(path, map_location="cpu", weights_only=True))
+
+
+# --------------------------------------------------------------------------- merging
+
+
+def merge_lora(model: nn.Module) -> None:
+    for _, m in lora_layers(model):
+        m.merge()
+
+
+def unmerge_lora(model: nn.Module) -> None:
+    for _, m in lora_layers(model):
+        m.unmerge()
+
+
+def merge_and_unload(model: nn.Module) -> nn.Module:
+    """Merge every LoRALinear and put its base layer (now holding W0 + (alpha/r) B A) back in its
+    place: the result is the original architecture with no trace of LoRA. In place; returns model
+    (or the merged base layer if `model` itself is a LoRALinear)."""
+    if isinstance(model, LoRALinear):
+        model.merge()
+        return model.base
+    for name, m in list(lora_layers(model)):
+        m.merge()
+        _set_module(model, name, m.base)
+    if hasattr(model, "lora_config"):
+        del model.lora_config
+    return model
+
+
+# --------------------------------------------------------------------------- counting
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    # model.parameters() yields each tensor once, so tied weights are counted once.
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def lora_parameter_count(shapes: list[tuple[int, int]], r: int) -> int:
+    """Analytic |Theta| = sum over adapted matrices of r * (d_in + d_out).
+
+    For square d_model x d_model matrices this is the paper's 2 * L_hat * d_model * r; e.g. GPT-3
+    175B, r=4 on Wq and Wv in 96 layers: 192 * 2 * 12288 * 4 = 18,874,368 (the paper's 18.87M)."""
+    if r <= 0:
+        raise ValueError(f"r must be positive, got {r}")
+    return sum(r * (d_in + d_out) for d_in, d_out in shapes)
