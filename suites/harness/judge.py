@@ -161,7 +161,7 @@ def _friedman(claim: Claim, data: ClaimData) -> TestResult:
     the treatment ranks first. p is the Friedman test's; pairwise Holm-corrected Wilcoxon tests
     against every baseline are listed in the note.
     """
-    table = data.rows.pivot_table(index=list(claim.pair_on), columns="method", values="value", aggregate="mean")
+    table = data.rows.pivot_table(index=list(claim.pair_on), columns="method", values="value", aggfunc="mean")
     table = table.dropna()
     treatment = claim.treatment["method"]
     names = [treatment] + [m for m in table.columns if m != treatment]
@@ -254,7 +254,7 @@ def _not_run_reason(claim: Claim, frame: pd.DataFrame, device: str) -> str:
         return "needs a GPU (run with --device cuda)"
     if frame.empty:
         return "no rows: the experiment was not run"
-    mine = frame[frame["experiment"] == claim.experiment]
+    mine = select(frame[frame["experiment"] == claim.experiment], claim.treatment)
     skipped = mine[mine["status"] == "not_run"]["note"].unique()
     if len(skipped):
         return "; ".join(sorted(skipped)[:3]) + (f" (+{len(skipped) - 3} more)" if len(skipped) > 3 else "")

@@ -13,7 +13,7 @@ import os
 import random
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -54,8 +54,9 @@ class RunOptions:
     def setting_overrides(self) -> dict[str, Any]:
         return {**self.overrides, **({"seeds": self.seeds} if self.seeds is not None else {})}
 
-    def resolved_threads(self) -> int:
-        return self.threads or max(1, (os.cpu_count() or 1) // self.jobs)
+    def resolved_threads(self, settings: Mapping[str, Any]) -> int:
+        """--threads, else the profile's `threads` setting, else cores / jobs."""
+        return self.threads or settings.get("threads") or max(1, (os.cpu_count() or 1) // self.jobs)
 
 
 def validate(suite: Suite, options: RunOptions) -> None:
@@ -105,9 +106,9 @@ def run_cell(suite: Suite, experiment: Experiment, cell: Cell, options: RunOptio
     """Run one cell and return its rows; never raises for a failure of the cell itself."""
     import torch
 
-    threads = options.resolved_threads()
-    torch.set_num_threads(threads)
     settings = suite.settings(options.profile, options.setting_overrides())
+    threads = options.resolved_threads(settings)
+    torch.set_num_threads(threads)
     ctx = RunContext(
         profile=options.profile,
         settings=settings,

@@ -92,7 +92,7 @@ def test_collect_pairs_on_task_and_seed_and_averages_the_rest():
 def test_judge_holm_adjusts_and_names_why_a_claim_did_not_run():
     rows = [row("a", f"t{i}", s, 1.0 + 0.1 * i + s) for i in range(4) for s in range(2)]
     rows += [row("b", f"t{i}", s, 0.5 + 0.1 * i + s + 0.01 * ((i + s) % 3)) for i in range(4) for s in range(2)]
-    rows += [row("c", "t9", 0, math.nan, metric="not_run", status="not_run") | {"experiment": "other",
+    rows += [row("a", "t9", 0, math.nan, metric="not_run", status="not_run") | {"experiment": "other",
              "note": "dataset file uea/X is missing"}]  # fmt: skip
     claims = [claim(id="c1", test="ttest"), claim(id="c2", test="ttest", metric="acc"),
               claim(id="c3", experiment="other", metric="acc")]  # fmt: skip
