@@ -116,6 +116,12 @@ def dataset(name: str, data_dir: str | None) -> TimeSeriesDataset:
     return normalise_per_channel(load(name, data_dir))
 
 
+def check_datasets(s: Mapping[str, Any], data_dir: str | None) -> None:
+    """Datasets asked for by name must load (the loader's error names the file and its source)."""
+    for name in s["datasets"]:
+        dataset(name, data_dir)
+
+
 def has_padding(ds: TimeSeriesDataset) -> bool:
     return bool((ds.len_train < ds.n_steps).any() or (ds.len_test < ds.n_steps).any())
 
@@ -665,6 +671,7 @@ SUITE = Suite(
     build=build,
     figures=figures,
     datasets=_dataset_specs(),
+    check=check_datasets,
     extra="gtn",
     notes=(
         "Main numbers use the honest protocol (the weights with the lowest training loss, evaluated on "

@@ -223,6 +223,9 @@ class Suite:
     datasets: Sequence[DatasetSpec] = ()
     extra: str | None = None
     notes: str = ""
+    # check(settings, data_dir) raises DatasetUnavailable for data the user asked for by name
+    # (--dataset) that is not there, so a typo fails before the run instead of as not-run rows.
+    check: Callable[[Mapping[str, Any], str | None], None] | None = None
 
     def __post_init__(self) -> None:
         ids = [c.id for c in self.claims]

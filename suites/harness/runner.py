@@ -69,8 +69,10 @@ def validate(suite: Suite, options: RunOptions) -> None:
     if options.seeds is not None and options.seeds < 1:
         raise UsageError(f"--seeds must be at least 1 (got {options.seeds})")
     try:
-        suite.settings(options.profile, options.setting_overrides())
-    except ValueError as exc:
+        settings = suite.settings(options.profile, options.setting_overrides())
+        if suite.check is not None and options.overrides:
+            suite.check(settings, options.data_dir)
+    except (ValueError, DatasetUnavailable) as exc:
         raise UsageError(str(exc)) from exc
     known = {c.id for c in suite.claims}
     unknown = [c for c in options.only if c not in known]

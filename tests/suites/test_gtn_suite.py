@@ -169,3 +169,13 @@ def test_real_smoke_profile(tmp_path):
     assert judged["gtn.acc.ECG"]["verdict"] != NOT_RUN and judged["gtn.acc.Libras"]["verdict"] != NOT_RUN
     assert judged["gtn.acc.AUSLAN"]["verdict"] == NOT_RUN
     assert math.isfinite(judged["gtn.acc.ECG"]["measured"])
+
+
+def test_a_dataset_asked_for_by_name_must_exist(tmp_path, capsys):
+    from suites.harness.cli import main
+
+    args = ["run", "gtn", "--profile", "smoke", "--dataset", "NoSuchSet", "--data-dir", str(tmp_path)]
+    assert main([*args, "--results-dir", str(tmp_path / "results")]) == 2
+    err = capsys.readouterr().err
+    assert "uea/NoSuchSet/NoSuchSet_TRAIN.ts is missing" in err and "timeseriesclassification.com" in err
+    assert not (tmp_path / "results").exists()
