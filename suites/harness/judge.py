@@ -98,7 +98,9 @@ def _ratio(claim: Claim, data: ClaimData) -> TestResult:
 
 @register_test("tost")
 def _tost(claim: Claim, data: ClaimData) -> TestResult:
-    x, y = _paired(data)
+    """Equivalence within +-margin; without a baseline, of the treatment values to `neutral`."""
+    x = data.treatment.to_numpy(float)
+    y = data.baseline.to_numpy(float) if data.baseline is not None else np.full_like(x, claim.neutral)
     if claim.effect == "difference":
         return stats.tost_paired(x, y, -claim.margin, claim.margin)
     # Equivalence of a ratio within 1 +- margin is equivalence of log ratios.
@@ -265,36 +267,27 @@ def _not_run_reason(claim: Claim, frame: pd.DataFrame, device: str) -> str:
 
 
 def _skipped_note(claim: Claim, frame: pd.DataFrame) -> str:
-    mine = frame[(frame["experiment"] == claim.experiment) & frame["status"].isin(["not_run", "error"])]
-    if mine.empty:
-        return ""
-    tasks = sorted(mine["task"].unique())
-    return f"{len(tasks)} task(s) not run or failed: {', '.join(tasks)}"
+    mine = select(frame[frame["experiment"] == claim.experiment], claim.treatment)
+    tasks = sorted(mine[mine["status"].isin(["not_run", "error"])]["task"].unique())
+    return f"{len(tasks)} task(s) not run or failed: {', '.join(tasks)}" if tasks else ""
+
+
+def _run_test(claim: Claim, frame: pd.DataFrame, device: str) -> tuple[TestResult | None, str]:
+    """The claim's test result, or None and the reason it could not run."""
+    data = collect(claim, frame) if not frame.empty else None
+    if data is None or data.treatment.empty or (data.baseline is not None and data.baseline.empty):
+        return None, _not_run_reason(claim, frame, device)
+    try:
+        return TESTS[claim.test](claim, data), ""
+    except (ValueError, ZeroDivisionError) as exc:  # e.g. too few pairs for the test: inconclusive
+        nan = math.nan
+        return TestResult(claim.test, nan, nan, nan, nan, len(data.treatment), note=str(exc)), ""
 
 
 def judge(claims: Sequence[Claim], rows: Sequence[Mapping[str, Any]], device: str = "cpu") -> list[dict[str, Any]]:
     """One claims.json object per claim; p-values Holm-adjusted across the claims given."""
     frame = frame_of(rows)
-    outcomes: list[tuple[Claim, TestResult | None, str]] = []
-    for claim in claims:
-        if frame.empty:
-            outcomes.append((claim, None, _not_run_reason(claim, frame, device)))
-            continue
-        data = collect(claim, frame)
-        if data.treatment.empty or (data.baseline is not None and data.baseline.empty):
-            outcomes.append((claim, None, _not_run_reason(claim, frame, device)))
-            continue
-        try:
-            outcomes.append((claim, TESTS[claim.test](claim, data), ""))
-        except (ValueError, ZeroDivisionError) as exc:
-            outcomes.append(
-                (
-                    claim,
-                    TestResult(claim.test, math.nan, math.nan, math.nan, math.nan, len(data.treatment), note=str(exc)),
-                    "",
-                )
-            )
-
+    outcomes = [(claim, *_run_test(claim, frame, device)) for claim in claims]
     raw = [r.p_value if r is not None else math.nan for _, r, _ in outcomes]
     adjusted = stats.holm(raw)
     judged = []

@@ -161,7 +161,7 @@ def _rows(metric, values, method="interleaved", extra=None, params='{"batch_kind
     ]  # fmt: skip
 
 
-def test_tost_log_ratio_accepts_equal_and_rejects_slower():
+def test_latency_equivalence_accepts_equal_and_rejects_slower():
     claim = L.SUITE.claim("lora.latency.merged_small")
     rng = np.random.default_rng(0)
     same = judge([claim], _rows(claim.metric, 1 + rng.normal(0, 0.002, 8)))[0]
