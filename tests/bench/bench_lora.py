@@ -32,18 +32,9 @@ from torch.utils.benchmark import Timer
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root, so `impl` imports when run as a script
 
 from impl.lora import LoRALinear  # noqa: E402
+from suites.harness.provenance import cpu_model  # noqa: E402
 
 TRAIN_TARGET = 1.10
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def quartiles(xs: list[float]) -> tuple[float, float, float]:
