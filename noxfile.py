@@ -79,13 +79,23 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def reproduce(session: nox.Session) -> None:
-    """Run suites (default: all implemented) at a profile (default quick), then rebuild the reports."""
+    """Run suites (default: all implemented) at a profile (default quick), then rebuild the reports.
+
+    Every cell is measured anew (`--fresh`: the committed rows go to runs.previous.csv); after an
+    interruption, `nox -s reproduce -- --resume` continues where it stopped.
+    """
     python = environment(session)
     suites, options = split_suites(session.posargs)
     if "--profile" not in options:
         options = ["--profile", "quick", *options]
+    options = [o for o in options if o != "--resume"] if "--resume" in options else ["--fresh", *options]
     claimbench(session, python, "run", *(suites or implemented_suites(session, python)), *options)
-    claimbench(session, python, "report")
+    where = (
+        options[options.index("--results-dir") : options.index("--results-dir") + 2]
+        if "--results-dir" in options
+        else []
+    )
+    claimbench(session, python, "report", *where)
 
 
 @nox.session(default=False)

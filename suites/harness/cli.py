@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=int, default=1, help="cells run in N parallel processes (default 1)")
     run.add_argument("--threads", type=int, help="torch threads per cell (default: cores / jobs)")
     run.add_argument("--only", action="append", default=[], metavar="CLAIM_ID", help="run what this claim needs")
+    run.add_argument("--fresh", action="store_true",
+                     help="rerun finished cells too (default: resume); old rows go to runs.previous.csv")  # fmt: skip
     run.add_argument("--dataset", action="append", default=[], metavar="NAME",
                      help="run on these datasets instead of the profile's (suites with a dataset list)")  # fmt: skip
     run.add_argument("--results-dir", type=Path, default=REPO_ROOT / "results")
@@ -102,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for suite in suites:
         options = RunOptions(
             profile=args.profile, seeds=args.seeds, base_seed=args.base_seed, device=args.device,
-            data_dir=args.data_dir, jobs=args.jobs, threads=args.threads, only=tuple(args.only),
+            data_dir=args.data_dir, jobs=args.jobs, threads=args.threads, only=tuple(args.only), fresh=args.fresh,
             results_dir=args.results_dir, show_progress=not args.no_progress,
             overrides={"datasets": args.dataset} if args.dataset else {},
         )  # fmt: skip

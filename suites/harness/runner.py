@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -47,6 +48,7 @@ class RunOptions:
     jobs: int = 1
     threads: int | None = None
     only: Sequence[str] = ()
+    fresh: bool = False  # rerun finished cells too (their old rows are kept in runs.previous.csv)
     results_dir: Path = Path("results")
     show_progress: bool = True
     overrides: dict[str, Any] = field(default_factory=dict)  # profile settings, e.g. {"datasets": [...]}
@@ -168,6 +170,10 @@ def run_suite(suite: Suite, options: RunOptions) -> tuple[RunStore, dict[str, in
     validate(suite, options)
     cells = plan(suite, options)
     store = RunStore(results_folder(options, suite) / "runs.csv", order=[c.key for _, c in cells])
+    if options.fresh and store.path.exists():
+        # Set the old rows aside first, so an interrupted fresh run resumes as a fresh run.
+        shutil.copyfile(store.path, store.path.with_name("runs.previous.csv"))
+        store.forget({c.key for _, c in cells})
     done = store.finished()
     pending = [(e, c) for e, c in cells if c.key not in done]
     tally = {"skipped (finished before)": len(cells) - len(pending)}

@@ -109,6 +109,11 @@ class RunStore:
     def finished(self) -> set[tuple]:
         return {row_key(r) for r in self.rows if r["status"] in FINISHED}
 
+    def forget(self, keys: set[tuple]) -> None:
+        """Drop the rows of these cells, then save."""
+        self.rows = [r for r in self.rows if row_key(r) not in keys]
+        write_runs(self.path, self.rows)
+
     def record(self, cell: Cell, rows: list[dict[str, Any]]) -> None:
         """Replace whatever the store held for this cell by its new rows, then save."""
         self.rows = [r for r in self.rows if row_key(r) != cell.key] + rows

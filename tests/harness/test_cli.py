@@ -261,3 +261,14 @@ def test_compare_shows_machine_dependent_drift_without_failing(smoke_results, tm
     write_rows(altered / "tiny" / "smoke" / "runs.csv", table)
     proc = claimbench("compare", str(smoke_results), str(altered))
     assert "0 failure(s), 1 drift(s)" in proc.stdout and "seconds" in proc.stdout
+
+
+def test_fresh_reruns_finished_cells_and_keeps_the_old_rows(smoke_results, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(smoke_results, results)
+    before = (results / "tiny" / "smoke" / "runs.csv").read_text()
+    out = claimbench("run", "tiny", "--profile", "smoke", "--fresh", "--results-dir", str(results), "--no-progress")
+    summary = next(line for line in out.stdout.splitlines() if line.startswith("tiny / smoke"))
+    assert "skipped" not in summary and "6 diverged" in summary
+    assert (results / "tiny" / "smoke" / "runs.previous.csv").read_text() == before
+    assert len(cells(rows(results))) == TINY_CELLS["smoke"]
