@@ -95,6 +95,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     suites = [get_suite(name) for name in args.suites]  # fail on a bad name before running anything
     if args.data_dir:
         os.environ[DATA_ENV_VAR] = args.data_dir  # worker processes resolve data through it too
+    if args.no_progress:
+        os.environ["TQDM_DISABLE"] = "1"  # also the bars of libraries (transformers' weight loading)
     if any(f for s in suites for d in s.datasets if d.package is None for f in d.files):
         try:
             resolve_data_dir(args.data_dir)
