@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import product
@@ -130,7 +129,6 @@ class RunContext:
     device: str = "cpu"
     data_dir: str | None = None
     threads: int = 1
-    scratch: Path | None = None
     show_progress: bool = True
 
     def progress(self, iterable: Iterable, **kwargs: Any) -> Iterable:
@@ -253,10 +251,3 @@ class Suite:
 
     def experiments(self, profile: str, overrides: Mapping[str, Any] | None = None) -> list[Experiment]:
         return self.build(self.settings(profile, overrides))
-
-
-def is_finite(value: Any) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False

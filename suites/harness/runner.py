@@ -9,6 +9,7 @@ run afterwards, one at a time.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import shutil
@@ -27,7 +28,7 @@ from tqdm.auto import tqdm
 from suites.data import DatasetUnavailable
 
 from . import provenance
-from .core import Cell, Diverged, Experiment, RunContext, Suite, is_finite
+from .core import Cell, Diverged, Experiment, RunContext, Suite
 from .registry import get_suite
 from .store import RunStore
 
@@ -96,6 +97,13 @@ def plan(suite: Suite, options: RunOptions) -> list[tuple[Experiment, Cell]]:
         wanted = {suite.claim(c).experiment for c in options.only}
         experiments = [e for e in experiments if e.name in wanted]
     return [(e, cell) for e in experiments for cell in e.cells(suite.name, options.base_seed)]
+
+
+def is_finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def seed_everything(seed: int) -> None:
