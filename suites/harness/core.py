@@ -9,34 +9,53 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from itertools import product
 from pathlib import Path
 from typing import Any
 
-DIRECTIONS = ("greater", "less", "equivalent", "noninferior", "at_least", "match")
+DIRECTIONS = ("greater", "less", "equivalent", "noninferior", "at_least", "match", "measurement")
 PROFILES = ("smoke", "quick", "full")
+INF = math.inf
 
 
 @dataclass(frozen=True)
 class Claim:
-    """One sentence of a paper, as data.
+    """One sentence of a paper, as data, with the region where it holds declared before any run.
 
     The judge selects the rows of `metric` (from `experiment`) that match `treatment` and, when
-    given, `baseline` (row filters on columns or params; a list value means "any of"), averages
-    rows that share a `pair_on` key, pairs treatment with baseline on that key, runs `test` and
-    reads the result through `direction` and `margin`:
+    given, `baseline` (row filters on columns or params; a list value means "any of"), averages the
+    rows inside each independent `unit`, pairs treatment with baseline on the unit, and computes
+    the effect (treatment - baseline, or treatment / baseline for `effect="ratio"`; the
+    treatment's own value without a baseline) with the interval of the claim's `test`. The
+    verdict then follows from where that interval lies (see `judge`), using the regions below.
 
-    - greater / less: the treatment beats the baseline; `margin` is the smallest effect that
-      counts as reproduced (in effect units; for ratio effects, the distance from 1).
-    - equivalent: the effect lies within +-margin (TOST); for ratio effects, within 1 +- margin.
-    - noninferior: the treatment is at most `margin` worse than the baseline (higher is better).
-    - at_least: a single quantity reaches `target - margin` (e.g. accuracy vs the paper's).
-    - match: a single (usually deterministic) quantity equals `target` within relative `margin`.
+    `direction` declares the claimed region (where the paper's statement holds) and, for
+    direction claims, the null side:
+
+    - greater / less: the effect exceeds neutral + margin (is below neutral - margin); the null
+      side is "no effect or the opposite". `size=(low, high)` narrows the claimed region to the
+      paper's size ("1.33x" as (1.25, 1.41)); an interval that clears the null side but not the size
+      region is "partially reproduced".
+    - equivalent: the effect lies within neutral +- margin (TOST-style).
+    - noninferior: the treatment is at most `margin` worse than the baseline; `better` says
+      which way is better ("higher" for accuracy, "lower" for latency or loss).
+    - at_least: a single quantity reaches the floor `reference - margin`.
+    - match: a quantity equals `reference` +- margin; for deterministic figures (test "exact")
+      it is reproduced when equal at the paper's printed `precision` and partially reproduced
+      within `rel_tolerance`.
+    - measurement: reported with its interval, no verdict (not a claim of the paper, or a
+      quantity that cannot fail by construction).
+
+    `unit` names the columns of one independent unit: ("task", "seed") when training runs are
+    the units, ("task",) when datasets are (seeds are averaged inside), ("task", "element") to
+    pair per-unit arrays (users, examples) element by element. `family` groups claims whose
+    intervals are adjusted together (default: the id without its last part).
 
     `paper_value` is the reference column only and never enters a measured column. `target`
-    defaults to it for at_least/match claims.
+    overrides it as the reference of at_least/match claims.
     """
 
     id: str
@@ -46,41 +65,102 @@ class Claim:
     metric: str
     treatment: Mapping[str, Any]
     baseline: Mapping[str, Any] | None = None
-    test: str = "wilcoxon"
+    test: str = "ttest"
     direction: str = "greater"
     margin: float = 0.0
+    size: tuple[float, float] | None = None
+    better: str = "higher"
     effect: str = "difference"
-    pair_on: tuple[str, ...] = ("task", "seed")
+    unit: tuple[str, ...] = ("task", "seed")
+    family: str | None = None
     paper_value: float | None = None
     paper_value_text: str = ""
     target: float | None = None
+    precision: float | None = None
+    rel_tolerance: float = 0.0
     tolerance: float = 1e-6
     machine_dependent: bool = False
     protocol: str = ""
     requires: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        problems = []
         if self.direction not in DIRECTIONS:
-            raise ValueError(f"claim {self.id}: direction {self.direction!r} not in {DIRECTIONS}")
+            problems.append(f"direction {self.direction!r} not in {DIRECTIONS}")
         if self.effect not in ("difference", "ratio"):
-            raise ValueError(f"claim {self.id}: effect must be 'difference' or 'ratio'")
+            problems.append("effect must be 'difference' or 'ratio'")
+        if self.better not in ("higher", "lower"):
+            problems.append("better must be 'higher' or 'lower'")
         if self.direction in ("at_least", "match") and self.reference is None:
-            raise ValueError(f"claim {self.id}: a {self.direction} claim needs a target or paper_value")
+            problems.append(f"a {self.direction} claim needs a target or paper_value")
+        if self.direction == "noninferior" and self.baseline is None:
+            problems.append("a noninferior claim compares with a baseline")
+        if self.size is not None and (self.direction not in ("greater", "less") or not self.size[0] < self.size[1]):
+            problems.append("size=(low, high) with low < high belongs to greater/less claims")
+        if self.margin < 0:
+            problems.append("margin must be >= 0")
+        if not self.unit:
+            problems.append("unit must name at least one column")
+        if problems:
+            raise ValueError(f"claim {self.id}: " + "; ".join(problems))
 
     @property
     def reference(self) -> float | None:
         return self.target if self.target is not None else self.paper_value
 
     @property
+    def family_name(self) -> str:
+        return self.family or self.id.rsplit(".", 1)[0]
+
+    @property
     def neutral(self) -> float:
         """The effect that means 'no difference'."""
-        return 1.0 if self.effect == "ratio" else 0.0
+        return 1.0 if self.effect == "ratio" and self.baseline is not None else 0.0
 
     @property
     def paper_text(self) -> str:
         if self.paper_value_text:
             return self.paper_value_text
         return "not reported" if self.paper_value is None else f"{self.paper_value:g}"
+
+    def claimed_region(self) -> tuple[float, float] | None:
+        """Where the paper's statement holds, as an interval of the effect (None: a measurement)."""
+        n, m = self.neutral, self.margin
+        if self.direction in ("greater", "less") and self.size is not None:
+            return tuple(self.size)
+        return {
+            "greater": (n + m, INF),
+            "less": (-INF, n - m),
+            "equivalent": (n - m, n + m),
+            "noninferior": (n - m, INF) if self.better == "higher" else (-INF, n + m),
+            "at_least": (self.reference - m, INF) if self.reference is not None else None,
+            "match": (self.reference - m, self.reference + m) if self.reference is not None else None,
+            "measurement": None,
+        }[self.direction]
+
+    def null_region(self) -> tuple[float, float] | None:
+        """For direction claims, the side that means "no effect or the opposite"."""
+        if self.direction == "greater":
+            return (-INF, self.neutral)
+        if self.direction == "less":
+            return (self.neutral, INF)
+        return None
+
+    def variant(self, **changes: Any) -> Claim:
+        """A sibling claim: this one with a few fields changed (a new id, usually)."""
+        return replace(self, **changes)
+
+
+def family(base: Claim, members: Iterable[Mapping[str, Any]]) -> tuple[Claim, ...]:
+    """The claims of one family: `base` with each member's changes (each names its own `id`).
+
+    Like lm-evaluation-harness's `include:` plus overrides: a new member is one line of data.
+    """
+    claims = tuple(base.variant(**{"family": base.family_name, **m}) for m in members)
+    missing = [i for i, c in enumerate(claims) if c.id == base.id]
+    if missing:
+        raise ValueError(f"family {base.family_name}: member(s) {missing} do not set their own id")
+    return claims
 
 
 def canonical_params(params: Mapping[str, Any]) -> str:
@@ -125,7 +205,7 @@ class RunContext:
     """What a cell may know about the run it is part of."""
 
     profile: str
-    settings: Mapping[str, Any]
+    settings: Any  # the profile: a frozen dataclass (or a plain dict in older suites)
     device: str = "cpu"
     data_dir: str | None = None
     threads: int = 1
@@ -206,8 +286,9 @@ FigureFn = Callable[[Any, list[dict], Path], list[Path]]
 class Suite:
     """One paper: its claims, its experiments per profile, and its figures.
 
-    `build(settings)` returns the experiments for a profile's settings (`profiles[name]`); a
-    profile changes sizes, never code paths. `settings["seeds"]` is the number of seeds (the
+    `build(settings)` returns the experiments for a profile's settings (`profiles[name]`, a frozen
+    dataclass with one commented field per setting, so a misspelt setting fails when the suite
+    loads); a profile changes sizes, never code paths. `settings.seeds` is the number of seeds (the
     CLI's `--seeds` overrides it); experiments that need no seeds (counts, timings) ignore it.
     `figures(frame, judged_claims, folder)` draws the suite's figures from the tidy rows and returns the files it wrote.
     """
@@ -215,7 +296,7 @@ class Suite:
     name: str
     title: str
     claims: Sequence[Claim]
-    profiles: Mapping[str, Mapping[str, Any]]
+    profiles: Mapping[str, Any]
     build: Callable[[Mapping[str, Any]], list[Experiment]]
     figures: FigureFn | None = None
     datasets: Sequence[DatasetSpec] = ()
@@ -237,17 +318,22 @@ class Suite:
                 return c
         raise KeyError(claim_id)
 
-    def settings(self, profile: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """A profile's settings with overrides (e.g. --seeds, --dataset) applied.
+    def settings(self, profile: str, overrides: Mapping[str, Any] | None = None) -> Any:
+        """A profile's settings with overrides (e.g. --seeds, --dataset) applied, resolved once per run.
 
         Only settings the profile already has may be overridden, so a typo cannot pass silently.
         """
-        settings = dict(self.profiles[profile])
-        for key, value in (overrides or {}).items():
-            if key not in settings:
-                raise ValueError(f"suite {self.name}, profile {profile}: there is no setting {key!r} to override")
-            settings[key] = value
-        return settings
+        settings = self.profiles[profile]
+        known = [f.name for f in fields(settings)] if is_dataclass(settings) else list(settings)
+        unknown = sorted(set(overrides or {}) - set(known))
+        if unknown:
+            raise ValueError(
+                f"suite {self.name}, profile {profile}: there is no setting {unknown[0]!r} to override "
+                f"(settings: {', '.join(known)})"
+            )
+        if is_dataclass(settings):
+            return replace(settings, **(overrides or {}))
+        return {**settings, **(overrides or {})}
 
     def experiments(self, profile: str, overrides: Mapping[str, Any] | None = None) -> list[Experiment]:
         return self.build(self.settings(profile, overrides))
