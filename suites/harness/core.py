@@ -228,7 +228,10 @@ class Experiment:
     `tasks` and `methods` map names to plain keyword dicts, handed to `run` through the cell, so
     one generic test can drive every method of every suite. `grid` adds further parameters
     (their product). `exclusive` experiments (timings, memory) run one cell at a time with nothing
-    else running beside them.
+    else running beside them, under every executor.
+
+    `cpus`, `gpus` and `memory_gb` are what one cell needs; the ray and slurm executors request
+    exactly that. `gpus=None` means one GPU when the run is on cuda and none on cpu.
     """
 
     name: str
@@ -239,6 +242,9 @@ class Experiment:
     seeds: int = 1
     exclusive: bool = False
     requires: tuple[str, ...] = ()
+    cpus: int = 1
+    gpus: float | None = None
+    memory_gb: float | None = None
 
     def cells(self, suite: str, base_seed: int) -> list[Cell]:
         names = sorted(self.grid)
