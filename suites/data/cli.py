@@ -145,17 +145,17 @@ def selection(names: list[str]) -> tuple[list[str], list[Entry]]:
         return list(SHA256), []
     relpaths: list[str] = []
     packages: list[Entry] = []
-    suite_data: list[Entry] | None = None
+    # A suite name means everything that suite uses (the heater suite, not just the heater/ folder).
+    suite_data = suite_entries()[0] if any("/" not in name for name in names) else []
     for name in names:
-        found = _family_files(name)
-        if not found:
-            if suite_data is None:
-                suite_data = suite_entries()[0]
-            matches = [e for e in suite_data if name in (e.suite, e.name)]
-            if not matches:
-                raise UsageError(_unknown(name, suite_data))
+        matches = [e for e in suite_data if e.suite == name]
+        found = [f for e in matches for f in e.files] or _family_files(name)
+        if not found and not matches:
+            matches = [e for e in suite_data if e.name == name]
             found = [f for e in matches for f in e.files]
-            packages += [e for e in matches if e.package]
+        if not found and not matches:
+            raise UsageError(_unknown(name, suite_data))
+        packages += [e for e in matches if e.package]
         relpaths += [f for f in found if f not in relpaths]
     return relpaths, packages
 

@@ -219,3 +219,16 @@ def test_claims_needing_a_dataset_follow_the_experiments():
     assert cli._claims_needing(suite, "ECG", tasks) == ("acc.mean", "acc.ECG")
     assert cli._claims_needing(suite, "Libras", tasks) == ("acc.mean",)
     assert cli._claims_needing(suite, "Wafer", tasks) == ()
+
+
+def test_a_suite_or_dataset_name_fetches_what_the_suite_declares(testfam, server, monkeypatch, tmp_path, capsys):
+    used = cli.Entry("Good", "tiny", ("testfam/good.txt",), "test")
+    model = cli.Entry("tiny-model", "tiny", (), "pip package", package="claimbench_no_such_package")
+    monkeypatch.setattr(cli, "suite_entries", lambda: ([used, model], []))
+    dest = tmp_path / "data"
+    assert claimbench_data("fetch", "tiny", "--mirror", server, "--data-dir", str(dest), "--no-progress") == 0
+    assert files_under(dest) == {"testfam/good.txt": GOOD["testfam/good.txt"]}
+    assert "tiny-model: carried by the pip package claimbench_no_such_package" in capsys.readouterr().out
+    (dest / "testfam/good.txt").unlink()
+    assert claimbench_data("fetch", "Good", "--mirror", server, "--data-dir", str(dest), "--no-progress") == 0
+    assert files_under(dest) == {"testfam/good.txt": GOOD["testfam/good.txt"]}
