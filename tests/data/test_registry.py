@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import sys
 
 import pytest
 
 import suites.data as data
+import suites.data.sources as sources
 from suites.data import SHA256, DatasetUnavailable, data_file, resolve_data_dir, sha256_of, source_of
 
 KNOWN = "uea/BasicMotions/BasicMotions_TRAIN.ts"
@@ -55,6 +57,28 @@ def test_every_family_is_a_module_and_the_table_is_their_union():
     merged = {p: d for sources in data.FAMILIES.values() for s in sources for p, d in s.sha256.items()}
     assert merged == SHA256 and len(SHA256) == 60
     assert tuple(s for sources in data.FAMILIES.values() for s in sources) == data.SOURCES
+
+
+def test_a_new_family_is_one_new_module(monkeypatch, tmp_path):
+    (tmp_path / "newfam.py").write_text(
+        "from suites.data.sources import Source, plain\n"
+        "SOURCES = (Source('newfam', 'New', 'https://example.org', 'CC0', 'Me 2026', 'copy it',\n"
+        "    {'newfam/a.csv': '0' * 64}, (plain('https://example.org/a.csv', 'newfam/a.csv'),)),)\n"
+    )
+    (tmp_path / "broken.py").write_text("NOTHING = 1\n")
+    monkeypatch.setattr(sources, "__path__", [*sources.__path__, str(tmp_path)])
+    for name in ("newfam", "broken"):
+        monkeypatch.delitem(sys.modules, f"suites.data.sources.{name}", raising=False)
+    with pytest.raises(TypeError, match="broken must define SOURCES"):
+        sources.discover()
+    (tmp_path / "broken.py").unlink()
+    found = sources.discover()
+    assert set(found) == FAMILIES | {"newfam"} and found["newfam"][0].sha256 == {"newfam/a.csv": "0" * 64}
+
+
+def test_a_source_cannot_claim_files_outside_its_folder():
+    with pytest.raises(ValueError, match="outside its folder"):
+        sources.Source("uea", "x", "u", "l", "c", "h", sha256={"multi30k/train.de.gz": "0" * 64})
 
 
 def test_every_checksummed_file_has_exactly_one_download_and_vice_versa():
