@@ -1,0 +1,223 @@
+"""Heater: cold-start recommendation with randomized training and a mixture-of-experts transform.
+
+Zhu, Sefati, Saadatpanah, Caverlee, "Recommendation for New Users and New Items via Randomized
+Training and Mixture-of-Experts Transformation", SIGIR 2020. Official code (TensorFlow 1):
+github Zziwei/Heater--Cold-Start-Recommendation, `model.py`. This follows that graph:
+
+    content transform (per side with content x):
+        gate   g   = tanh(x W_g + b_g)                                   (K values, NOT a softmax)
+        expert e_k = tanh(dense ... tanh(x W_k + b_k))                   (`hidden`, last = rank_in)
+        phi(x)     = tanh(sum_k g_k e_k)
+    randomized training: with indicator d (1 = replace), the side's input is
+        z = pref (1 - d) + phi(x) d
+        a fraction p of the pairs of each batch has d = 1 (exactly floor(p B), drawn without
+        replacement); at evaluation d = 1 for cold entities (an all-zero CF row), else 0
+    shared layers: h = tanh(BatchNorm(z W_s + b_s)), embedding = h W_o + b_o (user and item apart)
+    score = <user embedding, item embedding>
+    loss  = mean (score - target)^2 + reg * sum of squared dense weights and biases
+            + alpha * sum_batch ||phi(x) - pref||^2            (the guide term, "SC" in the paper)
+
+Switches for the ablations: p = 0 (no randomized training: only cold entities use phi at test
+time, and phi is trained by the guide term alone), n_experts = 1 (one transform, still gated by a
+tanh scalar as the official graph does with dim = 1), alpha = 0 (no guide term).
+
+`fit` is the official training procedure (momentum SGD, 5 sampled negatives per positive, lr
+decay, model chosen by validation recall) and also trains DropoutNet, which shares the interface.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from impl.recsys import Tower, linear, trunc_normal_
+
+
+@dataclass
+class HeaterConfig:
+    rank_in: int = 200  # size of the pretrained CF vectors
+    user_content_dim: int = 0  # 0: users have no content (item cold start)
+    item_content_dim: int = 0  # 0: items have no content (user cold start)
+    hidden: tuple[int, ...] = (200,)  # expert layers ("model_select"); the last must equal rank_in
+    rank_out: int = 200  # output embedding size
+    n_experts: int = 5  # K ("dim" in the official code)
+    reg: float = 1e-3  # L2 weight: LastFM 1e-3, CiteULike 1e-4
+    alpha: float = 1e-4  # guide-term weight
+
+
+class MoETransform(nn.Module):
+    """phi(x) = tanh(sum_k tanh(gate(x))_k * expert_k(x))."""
+
+    def __init__(self, d_content: int, hidden: tuple[int, ...], n_experts: int):
+        super().__init__()
+        self.gate = nn.Linear(d_content, n_experts)
+        self.experts = nn.ModuleList()
+        for _ in range(n_experts):
+            dims = (d_content, *hidden)
+            self.experts.append(nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True)))
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                trunc_normal_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, d_content), dense or a torch sparse matrix (LastFM's friendship rows are ~1% full)."""
+        gate = torch.tanh(linear(x, self.gate))  # (B, K)
+        outs = []
+        for layers in self.experts:
+            h = x
+            for layer in layers:
+                h = torch.tanh(linear(h, layer))
+            outs.append(h)
+        experts = torch.stack(outs, 1)  # (B, K, rank_in)
+        return torch.tanh(torch.einsum("bk,bkd->bd", gate, experts))
+
+
+class Heater(nn.Module):
+    def __init__(self, cfg: HeaterConfig):
+        super().__init__()
+        if cfg.hidden[-1] != cfg.rank_in:
+            raise ValueError(f"the last expert layer ({cfg.hidden[-1]}) must equal rank_in ({cfg.rank_in})")
+        if cfg.user_content_dim <= 0 and cfg.item_content_dim <= 0:
+            raise ValueError("Heater needs content on at least one side (user_content_dim or item_content_dim)")
+        self.cfg = cfg
+        self.user_transform = (
+            MoETransform(cfg.user_content_dim, cfg.hidden, cfg.n_experts) if cfg.user_content_dim else None
+        )
+        self.item_transform = (
+            MoETransform(cfg.item_content_dim, cfg.hidden, cfg.n_experts) if cfg.item_content_dim else None
+        )
+        self.user = Tower(cfg.rank_in, (cfg.rank_out,), cfg.rank_out)
+        self.item = Tower(cfg.rank_in, (cfg.rank_out,), cfg.rank_out)
+
+    def _side(self, transform, pref, content, drop):
+        if transform is None:
+            return pref, pref.new_zeros(())
+        phi = transform(content)
+        guide = (phi - pref).pow(2).sum()
+        if drop is None:
+            return pref, guide
+        return pref * (1 - drop) + phi * drop, guide
+
+    def forward(self, u_pref, v_pref, u_content=None, v_content=None, u_drop=None, v_drop=None):
+        """Returns (user embedding, item embedding, alpha * guide term). drop: (B, 1), 1 = use content."""
+        u, guide_u = self._side(self.user_transform, u_pref, u_content, u_drop)
+        v, guide_v = self._side(self.item_transform, v_pref, v_content, v_drop)
+        return self.user(u), self.item(v), self.cfg.alpha * (guide_u + guide_v)
+
+    def user_embedding(self, pref, content=None, drop=None):
+        return self.user(self._side(self.user_transform, pref, content, drop)[0])
+
+    def item_embedding(self, pref, content=None, drop=None):
+        return self.item(self._side(self.item_transform, pref, content, drop)[0])
+
+    def l2(self) -> Tensor:
+        """Sum of squares of every dense weight and bias (BatchNorm's scale and shift excluded)."""
+        return sum(p.pow(2).sum() for n, p in self.named_parameters() if ".bn." not in n)
+
+
+# ----------------------------------------------------------------------------------------------
+# Training (the official main_*.py loop)
+
+
+@dataclass
+class FitConfig:
+    epochs: int = 100
+    lr: float = 0.005
+    momentum: float = 0.9
+    batch: int = 1024
+    neg: int = 5  # sampled negatives per positive
+    p: float = 0.5  # fraction of pairs whose cold-side CF vector is replaced (randomized training)
+    decay_every: int = 2  # LastFM: x0.9 every 2 epochs; CiteULike: x0.8 every 10
+    decay: float = 0.9
+    eval_every: int = 1
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    best_vali: float
+    losses: list[float] = field(default_factory=list)
+    state: dict | None = None
+
+    @property
+    def still_falling(self) -> bool:
+        """Training loss still fell by more than 1% over the last epoch: the budget cut it short."""
+        if len(self.losses) < 2:
+            return True
+        return self.losses[-1] < 0.99 * self.losses[-2]
+
+
+def drop_indicator(n: int, p: float, rng: np.random.Generator) -> np.ndarray:
+    """(n, 1) randomized-training indicator: exactly floor(p n) ones, drawn without replacement."""
+    drop = np.zeros((n, 1), dtype=np.float32)
+    n_drop = int(math.floor(p * n))
+    if n_drop:
+        drop[rng.choice(n, n_drop, replace=False)] = 1.0
+    return drop
+
+
+def fit(
+    model: nn.Module,
+    inputs: Callable[[Tensor, Tensor, Tensor], tuple],
+    users: np.ndarray,
+    items: np.ndarray,
+    warm_items: np.ndarray,
+    cfg: FitConfig,
+    validate: Callable[[nn.Module], float],
+    rng: np.random.Generator,
+    device: str = "cpu",
+) -> FitResult:
+    """Train on (user, item) positives with sampled negatives; keep the state of the best validation.
+
+    inputs(users, items, drop) -> keyword arguments of model.forward for the batch (the caller
+    knows which side is cold and has content); drop is the (B, 1) randomized-training indicator.
+    validate(model) -> the validation sum of Recall@{20,50,100} (the model is in eval mode).
+    """
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+    result = FitResult(best_epoch=-1, best_vali=-math.inf)
+    lr = cfg.lr
+    n_pos = len(users)
+    for epoch in range(cfg.epochs):
+        neg_items = rng.choice(warm_items, size=cfg.neg * n_pos, replace=True)
+        all_u = np.concatenate([users, np.tile(users, cfg.neg)])
+        all_i = np.concatenate([items, neg_items])
+        target = np.concatenate([np.ones(n_pos), np.zeros(cfg.neg * n_pos)]).astype(np.float32)
+        order = rng.permutation(len(all_u))
+        model.train()
+        total = 0.0
+        for start in range(0, len(order), cfg.batch):
+            idx = order[start : start + cfg.batch]
+            drop = drop_indicator(len(idx), cfg.p, rng)
+            u_emb, v_emb, extra = model(**inputs(all_u[idx], all_i[idx], torch.as_tensor(drop, device=device)))
+            pred = (u_emb * v_emb).sum(1)
+            y = torch.as_tensor(target[idx], device=device)
+            loss = (pred - y).pow(2).mean() + model.cfg.reg * model.l2() + extra
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {float(loss)} at epoch {epoch}")
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss) * len(idx)
+        result.losses.append(total / len(order))
+        if (epoch + 1) % cfg.decay_every == 0:
+            lr *= cfg.decay
+            for group in opt.param_groups:
+                group["lr"] = lr
+        if epoch % cfg.eval_every == 0 or epoch == cfg.epochs - 1:
+            model.eval()
+            with torch.no_grad():
+                score = validate(model)
+            if score > result.best_vali:
+                result.best_vali, result.best_epoch = score, epoch
+                result.state = copy.deepcopy(model.state_dict())
+    if result.state is not None:
+        model.load_state_dict(result.state)
+    model.eval()
+    return result

@@ -1,0 +1,188 @@
+"""Heater against a numpy transcription of the official TensorFlow graph (model.py of
+Zziwei/Heater--Cold-Start-Recommendation), weights copied across; parameter counts; switches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from impl.heater import FitConfig, Heater, HeaterConfig, drop_indicator, fit
+
+EPS = 1e-3  # tf.contrib.layers.batch_norm's default epsilon
+
+
+def _w(layer):
+    """TF stores dense weights as [in, out] and biases as [1, out]."""
+    return layer.weight.detach().double().numpy().T, layer.bias.detach().double().numpy()[None, :]
+
+
+def _bn(h, bn, training):
+    gamma, beta = bn.weight.detach().double().numpy(), bn.bias.detach().double().numpy()
+    if training:
+        mean, var = h.mean(0), h.var(0)  # batch statistics (biased variance)
+    else:
+        mean, var = bn.running_mean.double().numpy(), bn.running_var.double().numpy()
+    return gamma * (h - mean) / np.sqrt(var + EPS) + beta
+
+
+def _official(model, Uin, Vin, Ucontent, drop, target, training):
+    """Heater.build_model for user cold start (item_content_rank = 0), in numpy."""
+    t = model.user_transform
+    reg_loss = 0.0
+    wg, bg = _w(t.gate)
+    gate = np.tanh(Ucontent @ wg + bg)
+    reg_loss += (wg**2).sum() + (bg**2).sum()
+    experts = []
+    for layers in t.experts:
+        e = Ucontent
+        for layer in layers:
+            w, b = _w(layer)
+            e = np.tanh(e @ w + b)
+            reg_loss += (w**2).sum() + (b**2).sum()
+        experts.append(e[:, None, :])
+    concat = np.concatenate(experts, 1)  # batch x dim x rank_out
+    ucontent_last = np.tanh(np.matmul(gate[:, None, :], concat)).reshape(len(Uin), -1)
+    filt = 1 - drop
+    diff = model.cfg.alpha * ((ucontent_last - Uin) ** 2).sum()
+    u_last = Uin * filt + ucontent_last * (1 - filt)
+    v_last = Vin
+    outs = []
+    for tower, x in ((model.user, u_last), (model.item, v_last)):
+        layer = tower.layers[0]
+        w, b = _w(layer.fc)
+        h = np.tanh(_bn(x @ w + b, layer.bn, training))
+        reg_loss += (w**2).sum() + (b**2).sum()
+        w, b = _w(tower.out)
+        outs.append(h @ w + b)
+        reg_loss += (w**2).sum() + (b**2).sum()
+    preds = (outs[0] * outs[1]).sum(1)
+    loss = ((preds - target) ** 2).mean() + model.cfg.reg * reg_loss + diff
+    return preds, loss, outs
+
+
+def _model(**kw):
+    torch.manual_seed(0)
+    cfg = HeaterConfig(rank_in=6, user_content_dim=9, hidden=(6,), rank_out=5, n_experts=3, reg=1e-2, alpha=0.3, **kw)
+    model = Heater(cfg).double()
+    # Non-trivial weights (the 0.01 initialisation makes every tanh nearly linear).
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(torch.randn_like(p) * (0.5 if "weight" in name else 0.2))
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.copy_(torch.randn(m.num_features) * 0.3)
+                m.running_var.copy_(torch.rand(m.num_features) + 0.5)
+    return model
+
+
+def _batch(seed=1, n=7):
+    rng = np.random.default_rng(seed)
+    Uin, Vin = rng.normal(size=(n, 6)), rng.normal(size=(n, 6))
+    Ucontent = rng.normal(size=(n, 9)) * (rng.random((n, 9)) < 0.5)
+    drop = np.array([[1.0], [0.0], [1.0], [0.0], [0.0], [1.0], [0.0]])[:n]
+    target = (rng.random(n) < 0.3).astype(float)
+    return Uin, Vin, Ucontent, drop, target
+
+
+def _ours(model, Uin, Vin, Ucontent, drop, target):
+    t = lambda a: torch.tensor(a, dtype=torch.float64)  # noqa: E731
+    u, v, extra = model(u_pref=t(Uin), v_pref=t(Vin), u_content=t(Ucontent), u_drop=t(drop))
+    preds = (u * v).sum(1)
+    loss = (preds - t(target)).pow(2).mean() + model.cfg.reg * model.l2() + extra
+    return preds.detach().numpy(), float(loss), (u.detach().numpy(), v.detach().numpy())
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_forward_and_loss_match_the_official_graph(training):
+    model = _model()
+    model.train(training)
+    batch = _batch()
+    preds, loss, _ = _ours(model, *batch)
+    ref_preds, ref_loss, _ = _official(model, *batch, training=training)
+    np.testing.assert_allclose(preds, ref_preds, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-10)
+
+
+def test_sparse_content_gives_the_same_embeddings():
+    model = _model().eval()
+    Uin, _, Ucontent, drop, _ = _batch()
+    dense = model.user_embedding(torch.tensor(Uin), torch.tensor(Ucontent), torch.tensor(drop))
+    sparse = model.user_embedding(torch.tensor(Uin), torch.tensor(Ucontent).to_sparse(), torch.tensor(drop))
+    torch.testing.assert_close(dense, sparse)
+
+
+def test_single_expert_and_no_guide_switches_match_the_graph():
+    for kw in ({"n_experts": 1}, {"alpha": 0.0}):
+        torch.manual_seed(0)
+        cfg = HeaterConfig(rank_in=6, user_content_dim=9, hidden=(6,), rank_out=5, reg=1e-2, **{"alpha": 0.3, **kw})
+        model = Heater(cfg).double().train()
+        batch = _batch()
+        np.testing.assert_allclose(_ours(model, *batch)[1], _official(model, *batch, training=True)[1], rtol=1e-10)
+    assert len(Heater(HeaterConfig(user_content_dim=3, n_experts=1)).user_transform.experts) == 1
+
+
+def test_parameter_count():
+    cfg = HeaterConfig(rank_in=4, user_content_dim=6, hidden=(4,), rank_out=3, n_experts=2)
+    # gate 6x2+2; experts 2 x (6x4+4); per side: dense 4x3+3, BatchNorm 2x3, output 3x3+3
+    assert sum(p.numel() for p in Heater(cfg).parameters()) == 14 + 56 + 2 * (15 + 6 + 12)
+    assert Heater(cfg).item_transform is None
+
+
+def test_cold_rows_use_content_and_warm_rows_their_cf_vector():
+    model = _model().eval()
+    Uin, _, Ucontent, _, _ = _batch()
+    t = torch.tensor
+    ones, zeros = torch.ones(7, 1, dtype=torch.float64), torch.zeros(7, 1, dtype=torch.float64)
+    # drop = 1: the CF vector is not read at all
+    a = model.user_embedding(t(Uin), t(Ucontent), ones)
+    b = model.user_embedding(t(Uin) * 5, t(Ucontent), ones)
+    torch.testing.assert_close(a, b)
+    # drop = 0: the content is not read at all
+    c = model.user_embedding(t(Uin), t(Ucontent), zeros)
+    d = model.user_embedding(t(Uin), t(Ucontent) * 0, zeros)
+    torch.testing.assert_close(c, d)
+
+
+def test_drop_indicator_replaces_exactly_floor_p_n_pairs():
+    rng = np.random.default_rng(0)
+    assert drop_indicator(1024, 0.5, rng).sum() == 512
+    assert drop_indicator(1023, 0.3, rng).sum() == 306
+    assert drop_indicator(100, 0.0, rng).sum() == 0
+
+
+def test_guide_term_is_a_sum_over_the_batch():
+    model = _model()
+    Uin, Vin, Ucontent, drop, _ = _batch()
+    t = lambda a: torch.tensor(a, dtype=torch.float64)  # noqa: E731
+    _, _, extra = model(u_pref=t(Uin), v_pref=t(Vin), u_content=t(Ucontent), u_drop=t(drop))
+    phi = model.user_transform(t(Ucontent)).detach().numpy()
+    np.testing.assert_allclose(float(extra), 0.3 * ((phi - Uin) ** 2).sum(), rtol=1e-10)
+
+
+def test_fit_keeps_the_best_validation_state_and_flags_a_falling_loss():
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    n_users, n_items = 30, 20
+    content = torch.randn(n_users, 4)
+    U = torch.randn(n_users, 6)
+    V = torch.randn(n_items, 6)
+    users = rng.integers(0, n_users, 200)
+    items = (users % n_items).astype(np.int64)
+    model = Heater(HeaterConfig(rank_in=6, user_content_dim=4, hidden=(6,), rank_out=6, n_experts=2))
+
+    def inputs(u, i, drop):
+        return {"u_pref": U[u], "v_pref": V[i], "u_content": content[u], "u_drop": drop}
+
+    seen = []
+
+    def validate(m):
+        seen.append({k: v.clone() for k, v in m.state_dict().items()})
+        return [0.1, 0.5, 0.2][len(seen) - 1]
+
+    cfg = FitConfig(epochs=3, batch=64, lr=0.05)
+    result = fit(model, inputs, users, items, np.arange(n_items), cfg, validate, rng)
+    assert result.best_epoch == 1 and len(result.losses) == 3
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, seen[1][k])
+    assert isinstance(result.still_falling, bool)
