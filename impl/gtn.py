@@ -21,12 +21,13 @@ Two readings of the paper exist, both selectable with `GTNConfig.variant`:
     "official" : what the released code does: linear embedding, no tanh, the flattened tower
                  outputs feed the gate and the classifier directly.
 
-Padding. The official code has no padding mask (only a causal mask, applied in training and not
-at test time). Here `mask=True` means the padding is invisible: the step-wise tower never attends
-to padded steps (a key padding mask) and drops them from its readout, and the channel-wise tower
-sees the padded values replaced by exact zeros, so changing what sits in the padding changes
-nothing. `causal=True` adds the official causal mask (applied consistently in training and
-evaluation, unlike the official code).
+Masks. The paper's step-wise tower is masked: a lower-triangular (causal) mask lets step t attend
+only to steps <= t (`causal=True`). The paper does not say when; the official code applies it in
+training only and evaluates without it (`causal_eval=False` reproduces that; the default applies
+it in training and evaluation alike). The official code has no padding mask. Here `mask=True`
+additionally makes the padding invisible: the step-wise tower never attends to padded steps (a key
+padding mask) and drops them from its readout, and the channel-wise tower sees the padded values
+replaced by exact zeros, so changing what sits in the padding changes nothing.
 
 The gate weights come back with the logits (`GTNOutput.gate`, columns ordered (step, channel)) so
 a suite can report them; the paper reports (0.7786 step, 0.2214 channel) on AUSLAN.
@@ -66,7 +67,8 @@ class GTNConfig:
     towers: Towers = "both"
     fusion: Fusion = "gate"  # only meaningful with towers="both"
     mask: bool = True  # hide padding (needs lengths in forward)
-    causal: bool = False  # the official code's causal mask on the step-wise tower
+    causal: bool = False  # the paper's step-wise mask: step t attends to steps <= t
+    causal_eval: bool = True  # False: the mask in training only, as the official code applies it
     variant: Variant = "paper"
     # How the step tower's T outputs become one vector: "flatten" as in paper and code (T*d
     # features; padded steps zeroed when masked), or "mean" over the valid steps (cheaper, for
@@ -241,7 +243,7 @@ class GTN(nn.Module):
         allowed = None
         if valid is not None:
             allowed = valid[:, None, None, :]  # (B, 1, 1, T): keys; every query row has >= 1 key
-        if cfg.causal:
+        if cfg.causal and (self.training or cfg.causal_eval):
             tril = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
             allowed = tril if allowed is None else allowed & tril
         S = self.step(x, allowed)  # (B, T, d)

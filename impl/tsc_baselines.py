@@ -6,11 +6,13 @@ dl-4-tsc applied them to the multivariate archive the GTN paper compares against
 baseline numbers are dl-4-tsc's). Every layer size is multiplied by `width` so a profile can
 shrink a model without changing its shape.
 
-Padding: the originals know nothing about padding; variable-length series are zero padded and the
-zeros are treated as data (convolutions slide over them, GAP averages them, the MLP reads them).
-That is the default here too. `masked_pool=True` (FCN, ResNet) makes global average pooling
-average only the valid steps given `lengths`; the convolutions still see the zero padding at the
-end of short series, as they see their own zero "same" padding at the ends of every series.
+Unequal lengths: the originals assume equal-length series. dl-4-tsc made the multivariate archive
+equal-length by resampling every series to the longest length (cubic interpolation,
+`suites.data.timeseries.resample_to_longest`), not by zero padding, and the GTN suite feeds them
+that way. Given zero-padded input instead, convolutions and GAP treat the zeros as data and the MLP
+reads them; `masked_pool=True` (FCN, ResNet) then makes global average pooling average only the
+valid steps given `lengths` (the convolutions still see the zeros at the end of short series, as
+they see their own "same" padding at the ends of every series).
 """
 
 from __future__ import annotations

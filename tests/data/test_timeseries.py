@@ -155,3 +155,34 @@ def test_a_new_uea_dataset_loads_by_name(tmp_path):
     np.testing.assert_array_equal(ds.X_train[0, :, 1], [4, 5, 6, 0, 0])
     norm = normalise_per_channel(ds)
     assert norm.X_train[1, 2:].tolist() == [[0.0, 0.0]] * 3
+
+
+def test_resampling_follows_dl4tsc(tmp_path):
+    # dl-4-tsc's transform_to_same_length, transcribed: interp1d(kind="cubic") from each series'
+    # own steps onto linspace(0, L - 1, T), channel by channel.
+    from scipy.interpolate import interp1d
+
+    from suites.data.timeseries import TimeSeriesDataset, resample_to_longest
+
+    rng = np.random.default_rng(0)
+    T, C = 9, 2
+    lengths = np.array([9, 5, 4])
+    X = np.zeros((3, T, C), dtype=np.float32)
+    for i, L in enumerate(lengths):
+        X[i, :L] = rng.normal(size=(L, C))
+    ds = TimeSeriesDataset("toy", X, np.arange(3), lengths, X.copy(), np.arange(3), lengths.copy(),
+                           ["a", "b", "c"], "toy", "raw")  # fmt: skip
+    out = resample_to_longest(ds)
+    for i, L in enumerate(lengths):
+        for c in range(C):
+            expected = interp1d(np.arange(L), X[i, :L, c].astype(np.float64), kind="cubic")(np.linspace(0, L - 1, T))
+            np.testing.assert_allclose(out.X_train[i, :, c], expected, rtol=0, atol=1e-5)
+    assert out.len_train.tolist() == [T, T, T] and "dl-4-tsc" in out.notes
+    np.testing.assert_array_equal(out.X_train[0], X[0])  # a full-length series is untouched
+
+
+def test_not_run_messages_name_the_uea_counterparts(tmp_path):
+    for name, counterpart in (("ArabicDigits", "SpokenArabicDigits"), ("PEMS", "PEMS-SF"),
+                              ("CharacterTrajectories", "1422/1436"), ("UWave", "UWaveGestureLibrary")):  # fmt: skip
+        with pytest.raises(DatasetUnavailable, match=counterpart):
+            load(name, tmp_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import replace
 
 import pytest
@@ -170,3 +171,179 @@ def test_bad_config_is_rejected():
         tiny(towers="three")
     with pytest.raises(ValueError):
         tiny(variant="mine")
+
+
+# --- the official forward pass, transcribed --------------------------------------------------------
+# A small transcription of the released code's `Transformer.forward` (github ZZUFaceBookDL/GTN,
+# module/transformer.py, encoder.py, multiHeadAttention.py, feedForward.py), written here from its
+# structure: heads split by chunking the projection and stacking the chunks on the batch axis, the
+# causal mask as a -2**32+1 fill applied only when stage == "train", post-LN encoders, the
+# step-wise tower embedded by `embedding_channel` (R^C -> R^d) with the sin/cos table added, the
+# channel-wise tower by `embedding_input` (R^T -> R^d) with none, and the gate over the
+# concatenation [step ; channel]. Our model's weights are copied across by name.
+
+
+class RefMHA(torch.nn.Module):
+    def __init__(self, d, q, v, h, mask):
+        super().__init__()
+        self.W_q, self.W_k = torch.nn.Linear(d, q * h), torch.nn.Linear(d, q * h)
+        self.W_v, self.W_o = torch.nn.Linear(d, v * h), torch.nn.Linear(v * h, d)
+        self.h, self.q, self.mask = h, q, mask
+
+    def forward(self, x, stage):
+        Q, K, V = (torch.cat(W(x).chunk(self.h, dim=-1), dim=0) for W in (self.W_q, self.W_k, self.W_v))
+        score = Q @ K.transpose(-1, -2) / self.q**0.5
+        if self.mask and stage == "train":
+            keep = torch.tril(torch.ones_like(score[0])) > 0
+            score = torch.where(keep, score, torch.full_like(score[0], -(2.0**32) + 1))
+        heads = torch.softmax(score, dim=-1) @ V
+        return self.W_o(torch.cat(heads.chunk(self.h, dim=0), dim=-1))
+
+
+class RefEncoder(torch.nn.Module):
+    def __init__(self, d, d_hidden, q, v, h, mask):
+        super().__init__()
+        self.MHA = RefMHA(d, q, v, h, mask)
+        self.linear_1, self.linear_2 = torch.nn.Linear(d, d_hidden), torch.nn.Linear(d_hidden, d)
+        self.layerNormal_1, self.layerNormal_2 = torch.nn.LayerNorm(d), torch.nn.LayerNorm(d)
+
+    def forward(self, x, stage):
+        x = self.layerNormal_1(self.MHA(x, stage) + x)
+        return self.layerNormal_2(self.linear_2(F.relu(self.linear_1(x))) + x)
+
+
+class RefTransformer(torch.nn.Module):
+    def __init__(self, cfg: GTNConfig):
+        super().__init__()
+        d, T, C = cfg.d_model, cfg.n_steps, cfg.n_channels
+        args = (d, cfg.d_hidden, cfg.d_qk, cfg.d_v, cfg.n_heads)
+        self.encoder_list_1 = torch.nn.ModuleList(RefEncoder(*args, mask=True) for _ in range(cfg.n_layers))
+        self.encoder_list_2 = torch.nn.ModuleList(RefEncoder(*args, mask=False) for _ in range(cfg.n_layers))
+        self.embedding_channel, self.embedding_input = torch.nn.Linear(C, d), torch.nn.Linear(T, d)
+        self.gate = torch.nn.Linear(d * T + d * C, 2)
+        self.output_linear = torch.nn.Linear(d * T + d * C, cfg.n_classes)
+        self.T, self.d = T, d
+
+    def forward(self, x, stage):
+        enc1 = self.embedding_channel(x)
+        pe = torch.ones_like(enc1[0])
+        angle = torch.arange(self.T).unsqueeze(-1).to(x.dtype) @ torch.exp(
+            torch.arange(0, self.d, 2).to(x.dtype) * -(math.log(10000) / self.d)
+        ).unsqueeze(0)
+        pe[:, 0::2], pe[:, 1::2] = torch.sin(angle), torch.cos(angle)
+        enc1 = enc1 + pe
+        for encoder in self.encoder_list_1:
+            enc1 = encoder(enc1, stage)
+        enc2 = self.embedding_input(x.transpose(-1, -2))
+        for encoder in self.encoder_list_2:
+            enc2 = encoder(enc2, stage)
+        enc1, enc2 = enc1.reshape(len(x), -1), enc2.reshape(len(x), -1)
+        gate = torch.softmax(self.gate(torch.cat([enc1, enc2], dim=-1)), dim=-1)
+        return self.output_linear(torch.cat([enc1 * gate[:, 0:1], enc2 * gate[:, 1:2]], dim=-1)), gate
+
+
+def to_reference(model: GTN) -> RefTransformer:
+    """Our weights under the official code's names."""
+    ref = RefTransformer(model.cfg).to(next(model.parameters()).dtype)
+    names = {
+        "attn.": "MHA.",
+        "ffn.fc1": "linear_1",
+        "ffn.fc2": "linear_2",
+        "ln1": "layerNormal_1",
+        "ln2": "layerNormal_2",
+    }
+    state = {}
+    for key, value in model.state_dict().items():
+        for tower, ref_list, ref_embed in (("step.", "encoder_list_1.", "embedding_channel."),
+                                           ("channel.", "encoder_list_2.", "embedding_input.")):  # fmt: skip
+            if key.startswith(tower):
+                key = key[len(tower) :].replace("blocks.", ref_list).replace("embed.", ref_embed)
+        for ours, theirs in names.items():
+            key = key.replace(ours, theirs)
+        key = key.replace("head.", "output_linear.")
+        state[key] = value
+    ref.load_state_dict(state, strict=True)  # every parameter mapped, none left over
+    return ref.eval()
+
+
+def official_model(seed: int = 0, **overrides) -> GTN:
+    torch.manual_seed(seed)
+    cfg = tiny(variant="official", mask=False, causal=True, causal_eval=False, d_model=8, n_layers=2, **overrides)
+    return GTN(cfg).double().eval()
+
+
+def assert_matches_official(model: GTN, x: torch.Tensor) -> None:
+    ref = to_reference(model)
+    for stage in ("train", "test"):  # train: the causal mask is on (dropout is 0 in both)
+        model.train(stage == "train")
+        ours = model(x)
+        logits, gate = ref(x, stage)
+        torch.testing.assert_close(ours.logits, logits, rtol=0, atol=1e-6)
+        torch.testing.assert_close(ours.gate, gate, rtol=0, atol=1e-6)
+    model.eval()
+
+
+def test_forward_equals_the_official_transcription():
+    model = official_model()
+    x = batch()[0].double()
+    assert_matches_official(model, x)
+    # The comparison has teeth: the mask changes the output, and the gate is not uniform.
+    model.train()
+    with_mask = model(x).logits
+    model.eval()
+    assert (with_mask - model(x).logits).abs().max() > 1e-4
+    assert (model(x).gate - 0.5).abs().max() > 1e-3
+
+
+def test_the_transcription_catches_swapped_gate_columns():
+    model, x = official_model(), batch()[0].double()
+    linear = model.gate
+    # The same gate weights, its two output columns swapped: step gets the channel weight.
+    linear.forward = lambda h: F.linear(h, linear.weight, linear.bias).flip(-1)
+    with pytest.raises(AssertionError):
+        assert_matches_official(model, x)
+
+
+def test_the_transcription_catches_positional_encoding_on_the_wrong_tower():
+    from impl.gtn import sinusoidal_encoding
+
+    model, x = official_model(), batch()[0].double()
+    model.channel.pe = sinusoidal_encoding(C, model.cfg.d_model).double()
+    model.step.pe = None
+    with pytest.raises(AssertionError):
+        assert_matches_official(model, x)
+
+
+def test_the_transcription_catches_a_mask_at_evaluation():
+    model, x = official_model(), batch()[0].double()
+    model.cfg.causal_eval = True  # the paper's reading: masked at test time too; not the code's
+    with pytest.raises(AssertionError):
+        assert_matches_official(model, x)
+
+
+def test_causal_mask_in_training_only_shows_the_future_at_evaluation():
+    torch.manual_seed(0)
+    model = GTN(tiny(towers="step", causal=True, causal_eval=False, mask=False, variant="official"))
+    x, _, _ = batch()
+    x2 = x.clone()
+    x2[:, -1] += 1.0
+    for training, hidden in ((True, True), (False, False)):
+        model.train(training)
+        S1, S2 = (model._step_feature(v, None).view(B, T, -1) for v in (x, x2))
+        assert torch.allclose(S1[:, 0], S2[:, 0], atol=1e-6) == hidden  # step 0 sees step T-1 only at eval
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_a_padded_series_reads_as_the_short_series_alone(causal):
+    # With the padding mask and the mean readout, a series of length L padded to T gives the same
+    # logits as a step-only model of length L (same weights, PE is a prefix) on the bare series:
+    # catches a readout that divides by T, a leaky key mask, or PE positions shifted by padding.
+    torch.manual_seed(0)
+    cfg = tiny(towers="step", readout="mean", causal=causal)
+    model = GTN(cfg).eval()
+    x, lengths, _ = batch()
+    out = model(x, lengths).logits
+    for i, L in enumerate(lengths.tolist()):
+        short = GTN(replace(cfg, n_steps=L)).eval()
+        short.load_state_dict(model.state_dict())
+        torch.testing.assert_close(short(x[i : i + 1, :L]).logits, out[i : i + 1], rtol=0, atol=1e-5)

@@ -84,3 +84,89 @@ def test_masked_pool_averages_valid_steps_only():
     model = FCN(FCNConfig(n_channels=C, n_classes=K, width=1 / 16, masked_pool=True)).eval()
     x = torch.randn(B, T, C)
     assert model(x, torch.tensor([6, 5, 2, 1])).shape == (B, K)
+
+
+# --- forward passes against a functional transcription of Wang et al.'s networks ------------------
+# Keras 'same' padding for stride 1 pads k-1 zeros, floor((k-1)/2) on the left and the rest on the
+# right; BatchNorm in inference mode uses its running statistics. Random running statistics make
+# a misplaced BN or ReLU visible.
+
+
+def keras_same_conv(h, conv):
+    k = conv.kernel_size[0]
+    return F.conv1d(F.pad(h, ((k - 1) // 2, k - 1 - (k - 1) // 2)), conv.weight, conv.bias)
+
+
+def bn(h, layer):
+    return F.batch_norm(h, layer.running_mean, layer.running_var, layer.weight, layer.bias, False, 0.0, layer.eps)
+
+
+def randomise_norms(model):
+    g = torch.Generator().manual_seed(3)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g))
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            torch.nn.init.normal_(m.weight, 1.0, 0.3)
+            torch.nn.init.normal_(m.bias, 0.0, 0.3)
+    return model.eval()
+
+
+def conv_bn_relu(h, block, relu=True):
+    h = bn(keras_same_conv(h, block.conv), block.bn)
+    return F.relu(h) if relu else h
+
+
+def test_fcn_equals_transcription():
+    torch.manual_seed(0)
+    model = randomise_norms(FCN(FCNConfig(n_channels=C, n_classes=K, width=1 / 16)))
+    x = torch.randn(B, T, C)
+    h = x.transpose(1, 2)
+    for block in model.blocks:
+        h = conv_bn_relu(h, block)
+    expected = F.linear(h.mean(-1), model.head.weight, model.head.bias)
+    torch.testing.assert_close(model(x), expected, rtol=0, atol=1e-5)
+
+
+def test_resnet_equals_transcription():
+    torch.manual_seed(0)
+    model = randomise_norms(ResNet(ResNetConfig(n_channels=C, n_classes=K, width=1 / 16)))
+    x = torch.randn(B, T, C)
+    h = x.transpose(1, 2)
+    for res in model.blocks:
+        a, b, c = res.body
+        y = conv_bn_relu(conv_bn_relu(conv_bn_relu(h, a), b), c, relu=False)
+        if isinstance(res.shortcut, torch.nn.BatchNorm1d):
+            short = bn(h, res.shortcut)
+        else:
+            conv, norm = res.shortcut
+            short = bn(F.conv1d(h, conv.weight, conv.bias), norm)
+        h = F.relu(y + short)
+    expected = F.linear(h.mean(-1), model.head.weight, model.head.bias)
+    torch.testing.assert_close(model(x), expected, rtol=0, atol=1e-5)
+
+
+def test_same_padding_puts_the_extra_zero_on_the_right():
+    # Kernel 8 with weights 1..8 on a delta at t = 0: Keras gives out[t] = w[3 - t] for t <= 3.
+    from impl.tsc_baselines import ConvBlock
+
+    block = ConvBlock(1, 1, 8)
+    with torch.no_grad():
+        block.conv.weight.copy_(torch.arange(1.0, 9.0).view(1, 1, 8))
+        block.conv.bias.zero_()
+    x = torch.zeros(1, 1, 10)
+    x[0, 0, 0] = 1.0
+    out = F.conv1d(F.pad(x, block.pad), block.conv.weight, block.conv.bias)
+    assert out.shape[-1] == 10
+    assert out[0, 0, :5].tolist() == [4.0, 3.0, 2.0, 1.0, 0.0]
+
+
+def test_mlp_layers_and_dropout_rates():
+    m = MLP(MLPConfig(n_channels=C, n_steps=T, n_classes=K))
+    drops = [layer.p for layer in m.net if isinstance(layer, torch.nn.Dropout)]
+    sizes = [(layer.in_features, layer.out_features) for layer in m.net if isinstance(layer, torch.nn.Linear)]
+    assert drops == [0.1, 0.2, 0.2, 0.3]
+    assert sizes == [(T * C, 500), (500, 500), (500, 500), (500, K)]
+    # Flatten order: the MLP reads the series step by step (T major), as Keras' Flatten of (T, C).
+    x = torch.randn(1, T, C)
+    assert torch.equal(m.net[0](x)[0], x[0].reshape(-1))
