@@ -115,7 +115,7 @@ class Claim:
     @property
     def neutral(self) -> float:
         """The effect that means 'no difference'."""
-        return 1.0 if self.effect == "ratio" and self.baseline is not None else 0.0
+        return 1.0 if self.effect == "ratio" else 0.0
 
     @property
     def paper_text(self) -> str:
@@ -156,11 +156,11 @@ def family(base: Claim, members: Iterable[Mapping[str, Any]]) -> tuple[Claim, ..
 
     Like lm-evaluation-harness's `include:` plus overrides: a new member is one line of data.
     """
-    claims = tuple(base.variant(**{"family": base.family_name, **m}) for m in members)
-    missing = [i for i, c in enumerate(claims) if c.id == base.id]
+    members = list(members)
+    missing = [i for i, m in enumerate(members) if "id" not in m]
     if missing:
         raise ValueError(f"family {base.family_name}: member(s) {missing} do not set their own id")
-    return claims
+    return tuple(base.variant(**{"family": base.family_name, **m}) for m in members)
 
 
 def canonical_params(params: Mapping[str, Any]) -> str:

@@ -1,52 +1,325 @@
-"""From tidy rows to verdicts: select a claim's samples, run its test, read the result.
+"""From tidy rows to verdicts: one interval rule for every claim.
 
-The test is looked up by name in `TESTS` and the verdict follows from the claim's direction and
-margin; nothing here knows any paper. Suites may register further tests with `register_test`.
+The rule
+--------
+1. Before any run, every claim declares its effect (treatment - baseline, treatment / baseline,
+   or a single quantity), its independent unit, its claimed region (where the paper's statement
+   holds) and, for direction claims, its null side (`Claim.claimed_region`, `Claim.null_region`).
+2. Rows inside one unit (seeds of one dataset, say) are averaged first; `n` is always the number
+   of independent units.
+3. The decision interval is the effect's confidence interval from the claim's test. Every
+   decision is one-sided (a direction, a floor, non-inferiority) or a pair of one-sided decisions
+   (equivalence, a value +- tolerance), so the level is 1 - 2 alpha', where alpha' = alpha / m and
+   m is the number of claims judged in the claim's own family (Bonferroni within the family, never
+   across unrelated claims). The interval that decides is the interval shown; p-values are shown
+   raw and Holm-adjusted within the family.
+4. The verdict:
+   - reproduced: the interval lies inside the claimed region;
+   - partially reproduced: a direction claim whose interval excludes the null side but is not
+     inside the claimed region (the size is not confirmed); the notes say
+     "direction reproduced; X against the paper's Y";
+   - not reproduced: the interval lies outside the claimed region (no overlap);
+   - inconclusive: anything else; the notes give the number of units that would decide it at the
+     observed variance (statsmodels power) and the smallest p the test can reach at this n;
+   - not run: the reason.
+   A good verdict also needs the claim's own test to reject at alpha (Holm within the family):
+   where an interval and its test could disagree (ties), the claim is inconclusive.
+5. Deterministic figures (test "exact") have no sampling error: a `match` claim is reproduced when
+   the value equals the paper's at the precision the paper printed (`precision`), partially
+   reproduced within `rel_tolerance`, not reproduced otherwise; other directions apply rule 4 to the
+   range over units.
+6. Measurements (direction "measurement") get a 95% interval and no verdict.
+
+Tests are looked up by name in `TESTS`: each is a class built from (claim, data) that gives the
+effect, an interval at any level and one-sided p-values at any boundary, so the judge itself has
+no per-test branches. Suites may add their own with `register_test`.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 from . import stats
-from .core import Claim
-from .stats import TestResult
+from .core import INF, Claim
 
 ALPHA = 0.05
+POWER = 0.8
 REPRODUCED = "reproduced"
 PARTIAL = "partially reproduced"
 NOT_REPRODUCED = "not reproduced"
 INCONCLUSIVE = "inconclusive"
 NOT_RUN = "not run"
-VERDICTS = (REPRODUCED, PARTIAL, NOT_REPRODUCED, INCONCLUSIVE, NOT_RUN)
+MEASURED = "measured"
+VERDICTS = (REPRODUCED, PARTIAL, NOT_REPRODUCED, INCONCLUSIVE, NOT_RUN, MEASURED)
+GOOD = (REPRODUCED, PARTIAL)
+
+UnitsLoader = Callable[[str, str, str, str, int, str], "np.ndarray | None"]
 
 
 @dataclass
 class ClaimData:
-    """A claim's samples. `treatment`/`baseline` are aligned on the claim's pair_on key."""
+    """A claim's samples, one value per independent unit; `baseline` is aligned with `treatment`."""
 
     treatment: pd.Series
     baseline: pd.Series | None
     rows: pd.DataFrame  # every selected row, with a `role` column (treatment/baseline)
 
 
-TestFn = Callable[[Claim, ClaimData], TestResult]
-TESTS: dict[str, TestFn] = {}
+class Test:
+    """What the judge needs from a statistical test of one claim.
+
+    `effect` is the estimate; `interval(level)` its two-sided interval; `p_greater(b)` and
+    `p_less(b)` the one-sided p-values of "the effect exceeds b" and "is below b". `scale` maps an
+    effect to the scale the test works on (log for ratios), where `sd` is the spread of one unit,
+    for the power calculation. `p_floor` is the smallest one-sided p the test can reach at this n.
+    """
+
+    name = "test"
+    deterministic = False
+    note = ""
+
+    def __init__(self, claim: Claim, data: ClaimData) -> None:
+        self.claim = claim
+        self.n = len(data.treatment)
+
+    effect: float = math.nan
+    sd: float = math.nan
+    p_floor: float = 0.0
+
+    def interval(self, level: float) -> tuple[float, float]:
+        raise NotImplementedError
+
+    def p_greater(self, bound: float) -> float:
+        raise NotImplementedError
+
+    def p_less(self, bound: float) -> float:
+        raise NotImplementedError
+
+    def scale(self, value: float) -> float:
+        return value
 
 
-def register_test(name: str) -> Callable[[TestFn], TestFn]:
-    def wrap(fn: TestFn) -> TestFn:
-        TESTS[name] = fn
-        return fn
+TESTS: dict[str, type[Test]] = {}
+
+
+def register_test(name: str) -> Callable[[type[Test]], type[Test]]:
+    def wrap(cls: type[Test]) -> type[Test]:
+        TESTS[name] = cls
+        return cls
 
     return wrap
+
+
+def _unit_effects(claim: Claim, data: ClaimData) -> np.ndarray:
+    """Per-unit effects: differences, log ratios (ratio claims), or the values themselves."""
+    x = data.treatment.to_numpy(float)
+    if claim.effect == "ratio":
+        if np.any(x <= 0) or (data.baseline is not None and np.any(data.baseline.to_numpy(float) <= 0)):
+            raise ValueError("a ratio effect needs strictly positive values")
+        return np.log(x) - (np.log(data.baseline.to_numpy(float)) if data.baseline is not None else 0.0)
+    return x - data.baseline.to_numpy(float) if data.baseline is not None else x
+
+
+class _OnScale(Test):
+    """A test that works on per-unit effects d (log ratios for ratio claims) and reports on the claim's scale."""
+
+    def __init__(self, claim: Claim, data: ClaimData) -> None:
+        super().__init__(claim, data)
+        self.ratio = claim.effect == "ratio"
+        self.d = _unit_effects(claim, data)
+        values = [data.treatment.to_numpy(float)] + (
+            [data.baseline.to_numpy(float)] if data.baseline is not None else []
+        )
+        self.magnitude = max(float(np.max(np.abs(v))) if v.size else 0.0 for v in values)
+        self.sd = float(np.std(self.d, ddof=1)) if self.d.size > 1 else math.nan
+
+    def scale(self, value: float) -> float:
+        if not self.ratio:
+            return value
+        return math.log(value) if value > 0 else -INF
+
+    def unscale(self, value: float) -> float:
+        return math.exp(value) if self.ratio else value
+
+
+@register_test("ttest")
+class TTest(_OnScale):
+    """Student t on the per-unit effects (paired t with a baseline, one-sample t without; on log
+    ratios for ratio claims, so the effect is the geometric mean ratio)."""
+
+    def __init__(self, claim: Claim, data: ClaimData) -> None:
+        super().__init__(claim, data)
+        if self.d.size < 2:
+            raise ValueError(f"a t test needs at least 2 units, got {self.d.size}")
+        self.mean = float(np.mean(self.d))
+        self.se = self.sd / math.sqrt(self.d.size)
+        self.effect = self.unscale(self.mean)
+        self.name = ("paired t" if data.baseline is not None else "one-sample t") + (
+            " on log ratios" if self.ratio else ""
+        )
+        self.df = self.d.size - 1
+
+    def interval(self, level: float) -> tuple[float, float]:
+        if self.se == 0:
+            return self.effect, self.effect
+        half = sps.t.ppf(0.5 + level / 2, self.df) * self.se
+        return self.unscale(self.mean - half), self.unscale(self.mean + half)
+
+    def _t(self, bound: float) -> float:
+        b = self.scale(bound)
+        if self.se == 0:
+            return INF if self.mean > b else (-INF if self.mean < b else 0.0)
+        return (self.mean - b) / self.se
+
+    def p_greater(self, bound: float) -> float:
+        return float(sps.t.sf(self._t(bound), self.df))
+
+    def p_less(self, bound: float) -> float:
+        return float(sps.t.cdf(self._t(bound), self.df))
+
+
+@register_test("wilcoxon")
+class Wilcoxon(_OnScale):
+    """Wilcoxon signed-rank on the per-unit effects, with the Hodges-Lehmann estimate (the median
+    of the Walsh averages) and its distribution-free interval, so estimate, interval and test are
+    about the same quantity. Float noise is snapped to exact ties before ranking; p-values are exact
+    and tie-aware for small n (see `stats.signed_rank_p`)."""
+
+    def __init__(self, claim: Claim, data: ClaimData) -> None:
+        super().__init__(claim, data)
+        if self.d.size < 2:
+            raise ValueError(f"a signed-rank test needs at least 2 units, got {self.d.size}")
+        noise = max(1e-9 * float(np.max(np.abs(self.d))), 1e-12 * self.magnitude)
+        self.d = stats.snap_float_noise(self.d, noise)
+        self.walsh = stats.walsh_averages(self.d)
+        self.effect = self.unscale(float(np.median(self.walsh)))
+        self.name = "Wilcoxon signed-rank, Hodges-Lehmann" + (" on log ratios" if self.ratio else "")
+        self.p_floor = 0.5**self.d.size
+
+    def interval(self, level: float) -> tuple[float, float]:
+        low, high = stats.hodges_lehmann_interval(self.d, level)
+        return self.unscale(low), self.unscale(high)
+
+    def p_greater(self, bound: float) -> float:
+        return stats.signed_rank_p(self.d - self.scale(bound), "greater")
+
+    def p_less(self, bound: float) -> float:
+        return stats.signed_rank_p(self.d - self.scale(bound), "less")
+
+
+@register_test("bootstrap")
+class Bootstrap(_OnScale):
+    """Percentile bootstrap of the mean per-unit effect over units (many units: users, examples)."""
+
+    RESAMPLES = 9999
+
+    def __init__(self, claim: Claim, data: ClaimData) -> None:
+        super().__init__(claim, data)
+        if self.d.size < 2:
+            raise ValueError(f"a bootstrap needs at least 2 units, got {self.d.size}")
+        self.mean = float(np.mean(self.d))
+        self.effect = self.unscale(self.mean)
+        self.means = stats.bootstrap_means(self.d, self.RESAMPLES, seed=0)
+        self.name = "bootstrap over units" + (" on log ratios" if self.ratio else "")
+        self.p_floor = 1.0 / (self.RESAMPLES + 1)
+        self.note = stats.small_n_bootstrap_note(self.d.size)
+
+    def interval(self, level: float) -> tuple[float, float]:
+        low, high = np.quantile(self.means, [0.5 - level / 2, 0.5 + level / 2])
+        return self.unscale(float(low)), self.unscale(float(high))
+
+    def p_greater(self, bound: float) -> float:
+        return float((1 + np.sum(self.means <= self.scale(bound))) / (self.RESAMPLES + 1))
+
+    def p_less(self, bound: float) -> float:
+        return float((1 + np.sum(self.means >= self.scale(bound))) / (self.RESAMPLES + 1))
+
+
+@register_test("exact")
+class Exact(Test):
+    """Deterministic figures (counts, sizes, analytic numbers): no sampling, so no p-value; the
+    interval is the range over units (a point when there is one)."""
+
+    deterministic = True
+    name = "exact (deterministic)"
+
+    def __init__(self, claim: Claim, data: ClaimData) -> None:
+        super().__init__(claim, data)
+        x = data.treatment.to_numpy(float)
+        if data.baseline is None:
+            per_unit = x
+        elif claim.effect == "ratio":
+            per_unit = x / data.baseline.to_numpy(float)
+        else:
+            per_unit = x - data.baseline.to_numpy(float)
+        self.values = per_unit
+        self.effect = float(np.mean(per_unit))
+
+    def interval(self, level: float) -> tuple[float, float]:
+        return float(np.min(self.values)), float(np.max(self.values))
+
+    def p_greater(self, bound: float) -> float:
+        return math.nan
+
+    p_less = p_greater
+
+
+@register_test("friedman")
+class RankAdvantage(Test):
+    """The treatment ranks first among many methods over many blocks (datasets are the units).
+
+    effect = (best average rank among the other methods) - (the treatment's average rank): positive
+    when the treatment ranks first. `better` says which metric values rank first. Interval and
+    p-values from a bootstrap over blocks; the Friedman omnibus p goes to the notes.
+    """
+
+    RESAMPLES = 4999
+
+    def __init__(self, claim: Claim, data: ClaimData) -> None:
+        super().__init__(claim, data)
+        unit = [c for c in claim.unit if c in data.rows.columns]
+        table = data.rows.pivot_table(index=unit, columns="method", values="value", aggfunc="mean").dropna()
+        treatment = claim.treatment["method"]
+        names = [treatment] + [m for m in table.columns if m != treatment]
+        matrix = table[names].to_numpy(float)
+        self.n = matrix.shape[0]
+        if self.n < 2 or len(names) < 2:
+            raise ValueError(f"a rank comparison needs >= 2 blocks and >= 2 methods, got {matrix.shape}")
+        ranks = stats.block_ranks(matrix, higher_is_better=claim.better == "higher")
+        self.effect = float(np.min(ranks[:, 1:].mean(axis=0)) - ranks[:, 0].mean())
+        rng = np.random.default_rng(0)
+        idx = rng.integers(0, self.n, size=(self.RESAMPLES, self.n))
+        boot = ranks[idx]  # resamples x blocks x methods
+        self.advantages = boot[:, :, 1:].mean(axis=1).min(axis=1) - boot[:, :, 0].mean(axis=1)
+        self.p_floor = 1.0 / (self.RESAMPLES + 1)
+        mean_ranks = ", ".join(f"{n} {r:.2f}" for n, r in zip(names, ranks.mean(axis=0), strict=True))
+        omnibus = stats.friedman(matrix)
+        self.name = "rank advantage over the best other method, bootstrap over blocks"
+        self.note = f"average ranks {mean_ranks}; Friedman p={omnibus.p_value:.3g}"
+        self.sd = float(np.std(self.advantages) * math.sqrt(self.n))
+
+    def interval(self, level: float) -> tuple[float, float]:
+        low, high = np.quantile(self.advantages, [0.5 - level / 2, 0.5 + level / 2])
+        return float(low), float(high)
+
+    def p_greater(self, bound: float) -> float:
+        return float((1 + np.sum(self.advantages <= bound)) / (self.RESAMPLES + 1))
+
+    def p_less(self, bound: float) -> float:
+        return float((1 + np.sum(self.advantages >= bound)) / (self.RESAMPLES + 1))
+
+
+# --------------------------------------------------------------------------------------------
+# selecting a claim's units
 
 
 def frame_of(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
@@ -71,184 +344,126 @@ def select(frame: pd.DataFrame, filters: Mapping[str, Any]) -> pd.DataFrame:
     return frame[mask]
 
 
-def _alternative(claim: Claim) -> str:
-    return {"greater": "greater", "less": "less"}.get(claim.direction, "two-sided")
+def _per_element(rows: pd.DataFrame, claim: Claim, units: UnitsLoader | None) -> pd.DataFrame:
+    """Rows expanded to one row per element of their stored per-unit arrays."""
+    if units is None:
+        raise ValueError(f"claim {claim.id} pairs per-unit arrays, but no per-unit values were stored")
+    parts = []
+    for row in rows.itertuples(index=False):
+        values = units(row.experiment, row.task, row.method, row.params, int(row.seed), row.metric)
+        if values is None:
+            raise ValueError(f"no per-unit values of {row.metric!r} for {row.task}/{row.method} seed {row.seed}")
+        values = np.asarray(values, dtype=float)
+        values = values.reshape(len(values), -1).mean(axis=1)
+        part = pd.DataFrame({"element": np.arange(len(values)), "value": values})
+        for column in rows.columns:
+            if column not in ("value", "element"):
+                part[column] = getattr(row, column)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
 
 
-def _paired(data: ClaimData) -> tuple[np.ndarray, np.ndarray]:
-    if data.baseline is None:
-        raise ValueError("this test needs a baseline")
-    return data.treatment.to_numpy(float), data.baseline.to_numpy(float)
-
-
-@register_test("wilcoxon")
-def _wilcoxon(claim: Claim, data: ClaimData) -> TestResult:
-    return stats.paired_wilcoxon(*_paired(data), alternative=_alternative(claim))
-
-
-@register_test("ttest")
-def _ttest(claim: Claim, data: ClaimData) -> TestResult:
-    return stats.paired_ttest(*_paired(data), alternative=_alternative(claim))
-
-
-@register_test("ratio")
-def _ratio(claim: Claim, data: ClaimData) -> TestResult:
-    return stats.ratio_test(*_paired(data), alternative=_alternative(claim))
-
-
-@register_test("tost")
-def _tost(claim: Claim, data: ClaimData) -> TestResult:
-    """Equivalence within +-margin; without a baseline, of the treatment values to `neutral`."""
-    x = data.treatment.to_numpy(float)
-    y = data.baseline.to_numpy(float) if data.baseline is not None else np.full_like(x, claim.neutral)
-    if claim.effect == "difference":
-        return stats.tost_paired(x, y, -claim.margin, claim.margin)
-    # Equivalence of a ratio within 1 +- margin is equivalence of log ratios.
-    res = stats.tost_paired(np.log(x), np.log(y), math.log(1 - claim.margin), math.log(1 + claim.margin))
-    return TestResult(
-        test=res.test + " on log ratio",
-        effect=float(np.exp(res.effect)),
-        ci_low=float(np.exp(res.ci_low)),
-        ci_high=float(np.exp(res.ci_high)),
-        p_value=res.p_value,
-        n=res.n,
-        statistic=res.statistic,
-        note=(res.note + "; " if res.note else "") + "effect = geometric mean ratio",
-    )
-
-
-@register_test("noninferiority")
-def _noninferiority(claim: Claim, data: ClaimData) -> TestResult:
-    return stats.noninferiority_paired(*_paired(data), margin=claim.margin)
-
-
-@register_test("one_sample")
-def _one_sample(claim: Claim, data: ClaimData) -> TestResult:
-    """Mean of a measured quantity against the claim's reference value (two-sided t).
-
-    The effect reported is the measured mean itself (with its CI), not its distance from the
-    reference, so the table reads "paper 91.0, ours 88.2 [86.9, 89.5]".
-    """
-    res = stats.one_sample_ttest(data.treatment.to_numpy(float), claim.reference, alternative="two-sided")
-    shift = claim.reference
-    return replace(res, effect=res.effect + shift, ci_low=res.ci_low + shift, ci_high=res.ci_high + shift)
-
-
-@register_test("exact")
-def _exact(claim: Claim, data: ClaimData) -> TestResult:
-    """Deterministic quantities (counts, sizes, analytic figures): no sampling, so no p-value."""
-    x = data.treatment.to_numpy(float)
-    if data.baseline is None:
-        per_pair = x
-    elif claim.effect == "ratio":
-        per_pair = x / data.baseline.to_numpy(float)
-    else:
-        per_pair = x - data.baseline.to_numpy(float)
-    return TestResult(
-        test="exact (deterministic)",
-        effect=float(np.mean(per_pair)),
-        ci_low=float(np.min(per_pair)),
-        ci_high=float(np.max(per_pair)),
-        p_value=math.nan,
-        n=len(per_pair),
-        note="deterministic: interval is the range over pairs",
-    )
-
-
-@register_test("friedman")
-def _friedman(claim: Claim, data: ClaimData) -> TestResult:
-    """The treatment ranks first among many methods over many blocks (datasets).
-
-    effect = (best average rank among the baselines) - (treatment's average rank): positive when
-    the treatment ranks first. p is the Friedman test's; pairwise Holm-corrected Wilcoxon tests
-    against every baseline are listed in the note.
-    """
-    table = data.rows.pivot_table(index=list(claim.pair_on), columns="method", values="value", aggfunc="mean")
-    table = table.dropna()
-    treatment = claim.treatment["method"]
-    names = [treatment] + [m for m in table.columns if m != treatment]
-    matrix = table[names].to_numpy(float)
-    higher_is_better = claim.direction != "less"
-    ranks = stats.average_ranks(matrix, higher_is_better=higher_is_better)
-    overall = stats.friedman(matrix)
-    pairwise = stats.pairwise_wilcoxon_holm(matrix, names)
-    versus = pairwise[(pairwise["a"] == treatment) | (pairwise["b"] == treatment)]
-    note = "average ranks " + ", ".join(f"{n} {r:.2f}" for n, r in zip(names, ranks, strict=True))
-    note += "; Holm-Wilcoxon vs " + ", ".join(
-        f"{row.b if row.a == treatment else row.a} p={row.p_holm:.3g}" for row in versus.itertuples()
-    )
-    return TestResult(
-        test="Friedman + pairwise Wilcoxon (Holm)",
-        effect=float(np.min(ranks[1:]) - ranks[0]),
-        ci_low=math.nan,
-        ci_high=math.nan,
-        p_value=overall.p_value,
-        n=matrix.shape[0],
-        statistic=overall.statistic,
-        note=note,
-    )
-
-
-def collect(claim: Claim, frame: pd.DataFrame) -> ClaimData:
+def collect(claim: Claim, frame: pd.DataFrame, units: UnitsLoader | None = None) -> ClaimData:
+    """The claim's values, averaged within each independent unit and paired on it."""
     rows = frame[(frame["metric"] == claim.metric) & (frame["experiment"] == claim.experiment)]
     rows = rows[rows["status"].isin(["ok", "diverged"])]
-    key = list(claim.pair_on)
+    key = list(claim.unit)
     treated = select(rows, claim.treatment).assign(role="treatment")
-    if claim.baseline is None:
-        return ClaimData(treated.groupby(key)["value"].mean(), None, treated)
-    base = select(rows, claim.baseline).assign(role="baseline")
+    base = select(rows, claim.baseline).assign(role="baseline") if claim.baseline is not None else None
+    if "element" in key:
+        treated = _per_element(treated, claim, units) if not treated.empty else treated
+        if base is not None and not base.empty:
+            base = _per_element(base, claim, units)
+    missing = [c for c in key if c not in rows.columns and c != "element"]
+    if missing:
+        raise ValueError(f"claim {claim.id}: unit column(s) {missing} are not in the rows")
+    t = treated.groupby(key)["value"].mean() if not treated.empty else pd.Series(dtype=float)
+    if base is None:
+        return ClaimData(t, None, treated)
     if claim.test == "friedman":  # many methods: the test pivots the rows itself
-        both = pd.concat([treated, base])
-        return ClaimData(treated.groupby(key)["value"].mean(), None, both)
-    t = treated.groupby(key)["value"].mean()
-    b = base.groupby(key)["value"].mean()
+        return ClaimData(t, None, pd.concat([treated, base]))
+    b = base.groupby(key)["value"].mean() if not base.empty else pd.Series(dtype=float)
     common = t.index.intersection(b.index)
     return ClaimData(t.loc[common], b.loc[common], pd.concat([treated, base]))
 
 
-def decide(claim: Claim, result: TestResult, p: float) -> str:
-    """The verdict, from the direction, the margin and the (adjusted) p-value."""
-    deterministic = result.test.startswith("exact")
-    significant = deterministic or (math.isfinite(p) and p < ALPHA)
-    effect, low, high = result.effect, result.ci_low, result.ci_high
-    if not math.isfinite(effect):
+# --------------------------------------------------------------------------------------------
+# the rule
+
+
+def _inside(low: float, high: float, region: tuple[float, float]) -> bool:
+    return region[0] <= low and high <= region[1]
+
+
+def _apart(low: float, high: float, region: tuple[float, float]) -> bool:
+    return high < region[0] or low > region[1]
+
+
+def claim_p(claim: Claim, test: Test) -> float:
+    """The p-value of "the claim holds" against its nearest null: the direction, the floor, the
+    non-inferiority margin, or both equivalence bounds (TOST)."""
+    if test.deterministic:
+        return math.nan
+    region = claim.claimed_region()
+    if claim.direction == "greater":
+        return test.p_greater(claim.neutral)
+    if claim.direction == "less":
+        return test.p_less(claim.neutral)
+    if region is None:
+        return min(1.0, 2 * min(test.p_greater(claim.neutral), test.p_less(claim.neutral)))
+    if math.isinf(region[1]):
+        return test.p_greater(region[0])
+    if math.isinf(region[0]):
+        return test.p_less(region[1])
+    return max(test.p_greater(region[0]), test.p_less(region[1]))
+
+
+def decide(claim: Claim, effect: float, low: float, high: float, deterministic: bool = False) -> str:
+    """The verdict from where the decision interval [low, high] lies (rule 4 and 5 above)."""
+    region = claim.claimed_region()
+    if region is None:
+        return MEASURED
+    if not all(math.isfinite(v) or math.isinf(v) for v in (effect, low, high)) or math.isnan(effect):
         return INCONCLUSIVE
-    if claim.direction == "match":
-        scale = abs(claim.reference) or 1.0
-        return REPRODUCED if abs(effect - claim.reference) <= claim.margin * scale else NOT_REPRODUCED
-    if claim.direction == "at_least":
-        floor = claim.reference - claim.margin
-        if effect >= floor:
+    if deterministic and claim.direction == "match":
+        distance = abs(effect - claim.reference)
+        if distance <= (claim.precision / 2 if claim.precision else 1e-9 * max(1.0, abs(claim.reference))):
             return REPRODUCED
-        if deterministic or (math.isfinite(high) and high < floor):
-            return NOT_REPRODUCED
+        return PARTIAL if distance <= claim.rel_tolerance * abs(claim.reference) else NOT_REPRODUCED
+    if _inside(low, high, region):
+        return REPRODUCED
+    null = claim.null_region()
+    if null is not None and _apart(low, high, null):
         return PARTIAL
-    if claim.direction == "equivalent":
-        if significant and not deterministic:
-            return REPRODUCED
-        lo_bound, hi_bound = (
-            (1 - claim.margin, 1 + claim.margin) if claim.effect == "ratio" else (-claim.margin, claim.margin)
-        )
-        if deterministic:
-            return REPRODUCED if lo_bound <= effect <= hi_bound else NOT_REPRODUCED
-        if math.isfinite(low) and (low > hi_bound or high < lo_bound):
-            return NOT_REPRODUCED
-        return INCONCLUSIVE
-    if claim.direction == "noninferior":
-        if deterministic:
-            return REPRODUCED if effect >= -claim.margin else NOT_REPRODUCED
-        if significant:
-            return REPRODUCED
-        if math.isfinite(high) and high < -claim.margin:
-            return NOT_REPRODUCED
-        return INCONCLUSIVE
-    sign = 1.0 if claim.direction == "greater" else -1.0
-    advantage = sign * (effect - claim.neutral)
-    if advantage > 0:
-        return REPRODUCED if significant and advantage >= claim.margin else PARTIAL
-    if significant and advantage < 0:
+    if _apart(low, high, region):
         return NOT_REPRODUCED
     return INCONCLUSIVE
+
+
+def _boundaries(claim: Claim) -> list[float]:
+    points = list(claim.claimed_region() or ()) + list(claim.null_region() or ())
+    return sorted({p for p in points if math.isfinite(p)})
+
+
+def units_to_decide(claim: Claim, test: Test, low: float, high: float, alpha: float) -> int | None:
+    """Units that would decide the claim at the observed variance: the n at which a one-sided test
+    at `alpha` has 80% power to put the interval clear of the boundary it now straddles."""
+    from statsmodels.stats.power import TTestPower
+
+    straddled = [b for b in _boundaries(claim) if low < b < high]
+    if not straddled or not (math.isfinite(test.sd) and test.sd > 0):
+        return None
+    bound = min(straddled, key=lambda b: abs(test.scale(test.effect) - test.scale(b)))
+    distance = abs(test.scale(test.effect) - test.scale(bound))
+    if distance == 0:
+        return None
+    size = distance / test.sd
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the root finder warns below n = 2; the normal formula answers there
+        n = TTestPower().solve_power(effect_size=size, alpha=alpha, power=POWER, alternative="larger")
+    if not math.isfinite(n):
+        n = ((sps.norm.ppf(1 - alpha) + sps.norm.ppf(POWER)) / size) ** 2
+    return max(int(math.ceil(n)), 2)
 
 
 def _not_run_reason(claim: Claim, frame: pd.DataFrame, device: str) -> str:
@@ -272,47 +487,115 @@ def _skipped_note(claim: Claim, frame: pd.DataFrame) -> str:
     return f"{len(tasks)} task(s) not run or failed: {', '.join(tasks)}" if tasks else ""
 
 
-def _run_test(claim: Claim, frame: pd.DataFrame, device: str) -> tuple[TestResult | None, str]:
-    """The claim's test result, or None and the reason it could not run."""
-    data = collect(claim, frame) if not frame.empty else None
-    if data is None or data.treatment.empty or (data.baseline is not None and data.baseline.empty):
+def _build_test(claim: Claim, frame: pd.DataFrame, device: str, units: UnitsLoader | None) -> tuple[Test | None, str]:
+    """The claim's test on its units, or None and the reason it could not run."""
+    if frame.empty:
         return None, _not_run_reason(claim, frame, device)
     try:
+        data = collect(claim, frame, units)
+    except ValueError as exc:
+        return None, str(exc)
+    if data.treatment.empty or (data.baseline is not None and data.baseline.empty):
+        return None, _not_run_reason(claim, frame, device)
+    if claim.test not in TESTS:
+        raise ValueError(f"claim {claim.id}: unknown test {claim.test!r}; registered: {sorted(TESTS)}")
+    try:
         return TESTS[claim.test](claim, data), ""
-    except (ValueError, ZeroDivisionError) as exc:  # e.g. too few pairs for the test: inconclusive
-        nan = math.nan
-        return TestResult(claim.test, nan, nan, nan, nan, len(data.treatment), note=str(exc)), ""
+    except ValueError as exc:  # too few units for the test: the claim cannot be judged from these rows
+        return None, f"{claim.test}: {exc}"
 
 
-def judge(claims: Sequence[Claim], rows: Sequence[Mapping[str, Any]], device: str = "cpu") -> list[dict[str, Any]]:
-    """One claims.json object per claim; p-values Holm-adjusted across the claims given."""
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _region_text(region: tuple[float, float] | None) -> str:
+    if region is None:
+        return ""
+    low, high = region
+    if math.isinf(low) and math.isinf(high):
+        return "any"
+    if math.isinf(high):
+        return f">= {_fmt(low)}"
+    if math.isinf(low):
+        return f"<= {_fmt(high)}"
+    return f"[{_fmt(low)}, {_fmt(high)}]"
+
+
+def judge(
+    claims: Sequence[Claim],
+    rows: Sequence[Mapping[str, Any]],
+    device: str = "cpu",
+    units: UnitsLoader | None = None,
+) -> list[dict[str, Any]]:
+    """One claims.json object per claim, every verdict by the rule in this module's docstring."""
     frame = frame_of(rows)
-    outcomes = [(claim, *_run_test(claim, frame, device)) for claim in claims]
-    raw = [r.p_value if r is not None else math.nan for _, r, _ in outcomes]
-    adjusted = stats.holm(raw)
+    built = [(claim, *_build_test(claim, frame, device, units)) for claim in claims]
+    # m per family: the claims of the family whose verdict rests on a sampled interval
+    sampled = [c.family_name for c, t, _ in built if t is not None and not t.deterministic and c.claimed_region()]
+    family_size = {name: sampled.count(name) for name in set(sampled)}
+    raw_p = {c.id: claim_p(c, t) for c, t, _ in built if t is not None}
+    holm = {}
+    for name in family_size:
+        ids = [c.id for c, t, _ in built if t is not None and c.family_name == name and c.claimed_region()]
+        holm.update(zip(ids, stats.holm([raw_p[i] for i in ids]), strict=True))
     judged = []
-    for (claim, result, reason), p_adj in zip(outcomes, adjusted, strict=True):
+    for claim, test, reason in built:
         entry: dict[str, Any] = {
             "id": claim.id,
+            "family": claim.family_name,
             "statement": claim.statement,
             "source": claim.source,
             "paper_value": claim.paper_value,
             "paper_value_text": claim.paper_text,
             "metric": claim.metric,
             "direction": claim.direction,
-            "margin": claim.margin,
+            "claimed_region": _region_text(claim.claimed_region()),
+            "null_region": _region_text(claim.null_region()),
+            "unit": "/".join(claim.unit),
             "effect_kind": claim.effect,
             "machine_dependent": claim.machine_dependent,
             "tolerance": claim.tolerance,
             "protocol": claim.protocol,
         }
-        if result is None:
-            entry.update(test=claim.test, measured=None, ci_low=None, ci_high=None, p_value=None, p_raw=None,
-                         n=0, verdict=NOT_RUN, notes=reason)  # fmt: skip
-        else:
-            verdict = decide(claim, result, float(p_adj))
-            notes = "; ".join(n for n in (result.note, _skipped_note(claim, frame)) if n)
-            entry.update(test=result.test, measured=result.effect, ci_low=result.ci_low, ci_high=result.ci_high,
-                         p_value=float(p_adj), p_raw=result.p_value, n=result.n, verdict=verdict, notes=notes)  # fmt: skip
+        if test is None:
+            entry.update(test=claim.test, measured=None, ci_low=None, ci_high=None, ci_level=None, p_value=None,
+                         p_raw=None, n=0, verdict=NOT_RUN, notes=reason)  # fmt: skip
+            judged.append(entry)
+            continue
+        m = family_size.get(claim.family_name, 1)
+        alpha = ALPHA / m
+        level = 1.0 if test.deterministic else (1 - ALPHA if claim.claimed_region() is None else 1 - 2 * alpha)
+        low, high = test.interval(level) if level < 1 else test.interval(0.0)
+        verdict = decide(claim, test.effect, low, high, test.deterministic)
+        p_adj = holm.get(claim.id, raw_p[claim.id])
+        notes = [test.note, _skipped_note(claim, frame)]
+        if verdict in GOOD and not test.deterministic and not (math.isfinite(p_adj) and p_adj < ALPHA):
+            notes.append(f"the interval clears the boundary but the test does not reject (Holm p={p_adj:.3g})")
+            verdict = INCONCLUSIVE
+        if verdict == PARTIAL:
+            notes.append(f"direction reproduced; {_fmt(test.effect)} against the paper's {claim.paper_text}")
+        if verdict == INCONCLUSIVE:
+            needed = units_to_decide(claim, test, low, high, alpha)
+            if needed is not None:
+                notes.append(f"about {needed} units would decide it at the observed variance (n={test.n} now)")
+            floor = min(1.0, test.p_floor * m)
+            if floor >= ALPHA:
+                notes.append(f"at n={test.n} with {m} claim(s) in the family the smallest attainable adjusted p is "
+                             f"{floor:.3g}: this n cannot decide it")  # fmt: skip
+        if m > 1 and not test.deterministic:
+            notes.append(f"interval adjusted for {m} claims in family {claim.family_name}")
+        entry.update(
+            test=test.name,
+            measured=test.effect,
+            ci_low=low,
+            ci_high=high,
+            ci_level=level,
+            p_value=None if math.isnan(p_adj) else float(p_adj),
+            p_raw=None if math.isnan(raw_p[claim.id]) else float(raw_p[claim.id]),
+            n=test.n,
+            verdict=verdict,
+            notes="; ".join(n for n in notes if n),
+        )
         judged.append(entry)
     return judged

@@ -7,6 +7,7 @@ only what changed.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -17,8 +18,9 @@ import pandas as pd
 from tabulate import tabulate
 
 from . import judge as judging
+from . import store
 from .core import Suite
-from .registry import entries, get_suite, implemented
+from .registry import get_suite, implemented
 from .store import read_claims, read_runs, write_claims
 
 PROFILE_ORDER = ("quick", "smoke", "full")
@@ -47,21 +49,49 @@ def fmt_p(p: Any) -> str:
 def ours(claim: Mapping[str, Any]) -> str:
     if claim["verdict"] == judging.NOT_RUN:
         return "not run"
-    interval = f" [{fmt(claim['ci_low'])}, {fmt(claim['ci_high'])}]" if claim["ci_low"] is not None else ""
-    return f"{fmt(claim['measured'])}{interval}"
+    if claim["ci_low"] is None:
+        return fmt(claim["measured"])
+    level = claim.get("ci_level")
+    shown = (
+        ""
+        if level is None or level >= 1
+        else f" ({level:.0%})"
+        if level * 100 == round(level * 100)
+        else f" ({level:.1%})"
+    )
+    return f"{fmt(claim['measured'])} [{fmt(claim['ci_low'])}, {fmt(claim['ci_high'])}]{shown}"
+
+
+def p_text(claim: Mapping[str, Any]) -> str:
+    raw, adjusted = claim.get("p_raw"), claim.get("p_value")
+    if raw is None:
+        return "n/a"
+    return fmt_p(raw) if adjusted is None or adjusted == raw else f"{fmt_p(raw)} / {fmt_p(adjusted)}"
 
 
 def claims_table(judged: Sequence[Mapping[str, Any]], with_protocol: bool = False) -> str:
     rows = []
     for c in judged:
-        row = [c["id"], c["paper_value_text"], ours(c), f"{c['test']}, p={fmt_p(c['p_value'])}", c["n"], c["verdict"]]
+        region = c.get("claimed_region") or "-"
+        row = [c["id"], c["paper_value_text"], ours(c), region, c["test"], p_text(c), f"{c['n']} {c.get('unit', '')}",
+               c["verdict"]]  # fmt: skip
         if with_protocol:
             row.append(c["protocol"] or "-")
         rows.append(row)
-    headers = ["claim", "paper", "ours (effect, 95% CI)", "test, p (Holm)", "n", "verdict"]
+    headers = ["claim", "paper", "ours: effect [decision interval]", "claimed region", "test", "p raw / Holm in family",
+               "n (unit)", "verdict"]  # fmt: skip
     if with_protocol:
         headers.append("protocol differences")
     return tabulate(rows, headers=headers, tablefmt="github")
+
+
+RULE_SUMMARY = (
+    "How to read a verdict: every claim declares its claimed region and, for a direction, its null side before "
+    "any run. The decision interval (level shown; 1 - 2 alpha/m with m the claims of the claim's family) decides: "
+    "reproduced = inside the claimed region; partially reproduced = clear of the null side, size not confirmed; "
+    "not reproduced = outside the claimed region; inconclusive = otherwise (the notes say how many units would "
+    "decide it); measured = a quantity reported without a verdict. n counts independent units."
+)
 
 
 def measurements_table(frame: pd.DataFrame) -> str:
@@ -80,15 +110,26 @@ def measurements_table(frame: pd.DataFrame) -> str:
                     tablefmt="github")  # fmt: skip
 
 
-def provenance_line(frame: pd.DataFrame) -> str:
-    first = frame.iloc[0]
-    shas = sorted(frame["git_sha"].unique())
-    dirty = " (uncommitted changes)" if (frame["git_dirty"].astype(int) != 0).any() else ""
-    hardware = first["gpu"] if first["gpu"] else first["cpu"]
-    return (
-        f"Code: git {', '.join(shas)}{dirty}. Device: {first['device']} ({hardware}), "
-        f"{first['threads']} thread(s) per cell. Packages: {first['versions']}."
+def read_provenance(folder: Path) -> dict[str, Any]:
+    path = Path(folder) / "provenance.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def provenance_line(folder: Path) -> str:
+    """One sentence of where the numbers came from, from the folder's provenance.json."""
+    prov = read_provenance(folder)
+    if not prov:
+        return "No provenance.json: the machine and code that produced these rows are unknown."
+    machines = prov.get("machines") or [prov]
+    hardware = "; ".join(
+        f"{m.get('device', '?')} ({m.get('gpu') or m.get('cpu', '?')}), {m.get('threads', '?')} thread(s) per cell"
+        for m in machines
     )
+    dirty = " WITH UNCOMMITTED CHANGES (no commit reproduces these rows)" if prov.get("git_dirty") else ""
+    packages = prov.get("packages") or prov.get("versions") or {}
+    if isinstance(packages, Mapping):
+        packages = ", ".join(f"{k}={v}" for k, v in sorted(packages.items()))
+    return f"Code: git {prov.get('git_sha', 'unknown')}{dirty}. Machine: {hardware}. Packages: {packages}."
 
 
 def cost_seconds(frame: pd.DataFrame) -> float:
@@ -97,13 +138,21 @@ def cost_seconds(frame: pd.DataFrame) -> float:
     return float(per_cell["wall_s"].astype(float).sum())
 
 
+def _device_of(folder: Path, frame: pd.DataFrame) -> str:
+    if "device" in frame.columns and not frame.empty:
+        return str(frame["device"].iloc[0])
+    machines = read_provenance(folder).get("machines") or [read_provenance(folder)]
+    return str(machines[0].get("device", "cpu"))
+
+
 def write_suite_report(suite: Suite, profile: str, results_dir: Path) -> list[dict[str, Any]]:
     """Judge the claims from runs.csv and write claims.json, figures/ and report.md."""
     folder = Path(results_dir) / suite.name / profile
     rows = read_runs(folder / "runs.csv")
     frame = judging.frame_of(rows)
-    device = str(frame["device"].iloc[0]) if not frame.empty else "cpu"
-    judged = judging.judge(suite.claims, rows, device=device)
+    device = _device_of(folder, frame)
+    load_units = getattr(store, "load_units", None)
+    judged = judging.judge(suite.claims, rows, device=device, units=load_units(folder) if load_units else None)
     write_claims(folder / "claims.json", suite.name, profile, judged)
     figures: list[Path] = []
     if suite.figures is not None and not frame.empty:
@@ -119,7 +168,7 @@ def write_suite_report(suite: Suite, profile: str, results_dir: Path) -> list[di
     if not frame.empty:
         counts = frame.drop_duplicates(["experiment", "task", "method", "params", "seed"])["status"].value_counts()
         lines += [
-            provenance_line(frame),
+            provenance_line(folder),
             "",
             "Cells: "
             + ", ".join(f"{n} {s}" for s, n in counts.items())
@@ -128,7 +177,7 @@ def write_suite_report(suite: Suite, profile: str, results_dir: Path) -> list[di
         ]
     if suite.notes:
         lines += [suite.notes, ""]
-    lines += ["## Claims", "", claims_table(judged), "", "### Claim by claim", ""]
+    lines += ["## Claims", "", RULE_SUMMARY, "", claims_table(judged), "", "### Claim by claim", ""]
     for c in judged:
         lines.append(f"- **{c['id']}** ({c['source']}): \"{c['statement']}\" Paper: {c['paper_value_text']}. "
                      f"Ours: {ours(c)} ({c['verdict']}).")  # fmt: skip
@@ -159,31 +208,35 @@ def rerun_commands(name: str) -> str:
     ])  # fmt: skip
 
 
+def _machine_text(folder: Path) -> str:
+    prov = read_provenance(folder)
+    machines = prov.get("machines") or [prov]
+    first = machines[0] if machines else {}
+    return f"{first.get('gpu') or first.get('cpu', 'an unrecorded machine')}, {first.get('threads', '?')} thread(s)"
+
+
 def reproduce_markdown(results_dir: Path) -> str:
     """REPRODUCE.md from the claims.json files (write_suite_report writes them first)."""
     lines = [
         "# REPRODUCE: every claim, the paper's value and ours",
         "",
         "Generated by `claimbench report` (or `nox -s report`) from `results/`; do not edit by hand.",
-        "Each table shows the `quick` profile where it exists (else `smoke`). Verdicts: reproduced,",
-        "partially reproduced (direction holds, size or significance does not), not reproduced,",
-        "inconclusive (too little power), not run (with the reason). p-values are Holm-adjusted",
-        "within each suite; with 3 seeds read the effect and its interval, not only p.",
+        "Each table shows the `quick` profile where it exists (else `smoke`).",
+        "",
+        RULE_SUMMARY,
         "",
     ]
-    for name, (paper, _target) in entries().items():
-        lines += [f"## {paper}", ""]
-        if name not in implemented():
-            lines += [f"The `{name}` suite is not implemented yet.", ""]
-            continue
+    for name in implemented():
         suite = get_suite(name)
+        lines += [f"## {suite.title} (`{name}`)", ""]
         profiles = available_profiles(results_dir, name)
         if not profiles:
             lines += ["No results yet. Run:", "", rerun_commands(name), ""]
             continue
         shown = profiles[0]
-        judged = read_claims(Path(results_dir) / name / shown / "claims.json")
-        lines += [f"Profile `{shown}` ([report](results/{name}/{shown}/report.md)).", ""]
+        folder = Path(results_dir) / name / shown
+        judged = read_claims(folder / "claims.json")
+        lines += [f"Profile `{shown}` ([report](results/{name}/{shown}/report.md)). {provenance_line(folder)}", ""]
         if suite.notes:
             lines += [suite.notes, ""]
         lines += [claims_table(judged, with_protocol=True), "", "How to rerun:", "", rerun_commands(name), ""]
@@ -191,24 +244,27 @@ def reproduce_markdown(results_dir: Path) -> str:
         for profile in profiles:
             frame = judging.frame_of(read_runs(Path(results_dir) / name / profile / "runs.csv"))
             if not frame.empty:
-                hardware = frame["gpu"].iloc[0] or frame["cpu"].iloc[0]
-                costs.append(f"`{profile}`: {cost_seconds(frame) / 60:.1f} min of cell time on {hardware}, "
-                             f"{frame['threads'].iloc[0]} thread(s)")  # fmt: skip
+                costs.append(f"`{profile}`: {cost_seconds(frame) / 60:.1f} min of cell time on "
+                             f"{_machine_text(Path(results_dir) / name / profile)}")  # fmt: skip
         lines += ["Cost measured here: " + "; ".join(costs) + ".", ""]
+        moved = Path(results_dir) / name / "MOVED.md"
+        if moved.exists():
+            lines += [moved.read_text(encoding="utf-8").strip(), ""]
     return "\n".join(lines)
 
 
 def readme_table(results_dir: Path) -> str:
     rows = []
-    for name, (paper, _target) in entries().items():
-        profiles = available_profiles(results_dir, name) if name in implemented() else []
+    for name in implemented():
+        title = get_suite(name).title
+        profiles = available_profiles(results_dir, name)
         if not profiles:
-            rows.append([name, paper, "-", "not implemented yet" if name not in implemented() else "no results"])
+            rows.append([name, title, "-", "no results yet"])
             continue
         judged = read_claims(Path(results_dir) / name / profiles[0] / "claims.json")
         tally = {v: sum(c["verdict"] == v for c in judged) for v in judging.VERDICTS}
         summary = ", ".join(f"{n} {v}" for v, n in tally.items() if n)
-        rows.append([name, paper, profiles[0], summary])
+        rows.append([name, title, profiles[0], summary])
     return tabulate(rows, headers=["suite", "paper", "profile", "claims"], tablefmt="github")
 
 

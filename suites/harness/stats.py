@@ -27,7 +27,6 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -40,10 +39,15 @@ from statsmodels.stats.weightstats import ttost_paired
 
 __all__ = [
     "TestResult",
+    "block_ranks",
+    "bootstrap_means",
+    "hodges_lehmann_interval",
+    "signed_rank_p",
+    "snap_float_noise",
+    "walsh_averages",
     "average_ranks",
     "bootstrap_ci_mean_diff",
     "bootstrap_ci_ratio",
-    "cd_diagram",
     "friedman",
     "holm",
     "mcnemar_test",
@@ -152,7 +156,7 @@ def _join(*notes: str) -> str:
     return "; ".join(n for n in notes if n)
 
 
-def _small_n_bootstrap_note(n: int) -> str:
+def small_n_bootstrap_note(n: int) -> str:
     # A bootstrap of n=3 seeds has only 10 distinct resample means; its interval is far too narrow.
     return f"bootstrap CI from n={n} pairs under-covers; read it with care" if n < 10 else ""
 
@@ -286,9 +290,11 @@ def paired_wilcoxon(
     if _all_zero(d, tol):
         return TestResult(name, 0.0, 0.0, 0.0, _NAN, n, _NAN, "all differences zero: no evidence either way")
     low, high = bootstrap_ci_mean_diff(xa, ya, n_resamples=n_resamples, seed=seed)
-    # Float noise (0.1 + 0.2 - 0.3) must not become a signed rank: treat it as a zero difference.
-    d = np.where(np.abs(d) <= tol, 0.0, d)
-    res = stats.wilcoxon(d, alternative=alternative)
+    # Float noise (0.1 + 0.2 - 0.3, or 0.02 measured as 0.019999999999999907) must neither become a
+    # signed rank nor break a tie: snap it to exact zeros and exact ties first.
+    d = snap_float_noise(d)
+    res = stats.wilcoxon(d[d != 0], alternative=alternative) if np.any(d != 0) else None
+    p = signed_rank_p(d, alternative)
     m = int(np.count_nonzero(d))
     notes = []
     if m < n:
@@ -297,8 +303,9 @@ def paired_wilcoxon(
     if smallest > 0.05:
         sides = "two-sided" if alternative == "two-sided" else "one-sided"
         notes.append(f"n={m}: smallest attainable {sides} Wilcoxon p is {smallest:.4g}")
-    notes.append(_small_n_bootstrap_note(n))
-    return TestResult(name, effect, low, high, float(res.pvalue), n, float(res.statistic), _join(*notes))
+    notes.append(small_n_bootstrap_note(n))
+    statistic = float(res.statistic) if res is not None else _NAN
+    return TestResult(name, effect, low, high, p, n, statistic, _join(*notes))
 
 
 def _t_result(
@@ -396,7 +403,7 @@ def ratio_test(
     gmr = float(np.exp(np.mean(log_d)))
     low, high = bootstrap_ci_ratio(xa, ya, n_resamples=n_resamples, seed=seed)
     name = f"ratio of means; paired t on log ratios ({_side(alternative)})"
-    note = _join(f"p tests the geometric mean ratio ({gmr:.4g}) against 1", _small_n_bootstrap_note(xa.size))
+    note = _join(f"p tests the geometric mean ratio ({gmr:.4g}) against 1", small_n_bootstrap_note(xa.size))
     # log differences of equal values are exactly 0.0, so a tiny absolute tolerance suffices here
     t = _t_result(name, log_d, _REL_TOL, 0.0, alternative, extra_note=note, what="log ratios")
     return TestResult(name, effect, low, high, t.p_value, xa.size, t.statistic, t.note)
@@ -594,9 +601,13 @@ def average_ranks(matrix: Any, higher_is_better: bool = True) -> np.ndarray:
 
     ``matrix`` is [blocks x methods]; ranks come from ``scipy.stats.rankdata(method="average")``.
     """
+    return block_ranks(matrix, higher_is_better).mean(axis=0)
+
+
+def block_ranks(matrix: Any, higher_is_better: bool = True) -> np.ndarray:
+    """Rank of each method within each block [blocks x methods]: 1 is the best, ties share the mean rank."""
     m = _as_matrix(matrix, min_blocks=1, min_methods=1)
-    ranks = stats.rankdata(-m if higher_is_better else m, method="average", axis=1)
-    return ranks.mean(axis=0)
+    return stats.rankdata(-m if higher_is_better else m, method="average", axis=1)
 
 
 def pairwise_wilcoxon_holm(
@@ -619,8 +630,8 @@ def pairwise_wilcoxon_holm(
     tol = _tolerance(m)
     rows = []
     for i, j in combinations(range(m.shape[1]), 2):
-        d = m[:, i] - m[:, j]
-        p = _NAN if _all_zero(d, tol) else float(stats.wilcoxon(d).pvalue)
+        d = snap_float_noise(m[:, i] - m[:, j], tol)
+        p = _NAN if _all_zero(d, tol) else signed_rank_p(d, "two-sided")
         rows.append({"a": names[i], "b": names[j], "mean_diff": float(np.mean(d)), "p_value": p})
     df = pd.DataFrame(rows, columns=["a", "b", "mean_diff", "p_value"])
     df["p_holm"] = holm(df["p_value"].to_numpy()) if len(df) else []
@@ -642,134 +653,6 @@ def nemenyi_critical_difference(n_methods: int, n_blocks: int, alpha: float = 0.
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     q = float(stats.studentized_range.ppf(1 - alpha, n_methods, np.inf)) / math.sqrt(2)
     return q * math.sqrt(n_methods * (n_methods + 1) / (6.0 * n_blocks))
-
-
-def _cliques(order: list[int], not_different: Callable[[int, int], bool]) -> list[tuple[int, int]]:
-    """Maximal runs [s, e] of the rank-sorted methods in which no pair differs significantly."""
-    spans = []
-    k = len(order)
-    for s in range(k):
-        e = s
-        while e + 1 < k and all(not_different(order[i], order[e + 1]) for i in range(s, e + 1)):
-            e += 1
-        if e > s:
-            spans.append((s, e))
-    # a run inside a longer run adds nothing to the picture
-    return [sp for sp in spans if not any(o != sp and o[0] <= sp[0] and sp[1] <= o[1] for o in spans)]
-
-
-def cd_diagram(
-    avg_ranks: Any,
-    names: Sequence[str],
-    pairwise: pd.DataFrame | None,
-    path: str | Path,
-    title: str = "",
-    *,
-    n_blocks: int | None = None,
-    alpha: float = 0.05,
-) -> None:
-    """Critical-difference diagram (Demsar 2006; the aeon / Ismail Fawaz layout), saved as a PNG.
-
-    Methods sit on an axis of average rank (1 = best, on the left); the better half is labelled on
-    the left, the rest on the right. Thick bars join methods that are NOT significantly different:
-    by default according to ``pairwise`` (the frame from :func:`pairwise_wilcoxon_holm`, its
-    ``significant`` column); when ``pairwise`` is None, by the Nemenyi critical difference, which
-    needs ``n_blocks`` and is drawn as a CD bar above the axis.
-    """
-    from matplotlib.figure import Figure  # no pyplot: no global backend state, works headless
-
-    ranks = _as_1d(avg_ranks, "avg_ranks")
-    names = [str(s) for s in names]
-    k = ranks.size
-    if len(names) != k:
-        raise ValueError(f"got {len(names)} names for {k} average ranks")
-    cd = None
-    if pairwise is None:
-        if n_blocks is None:
-            raise ValueError("without pairwise tests the Nemenyi fallback needs n_blocks")
-        cd = nemenyi_critical_difference(k, n_blocks, alpha) if k >= 2 else 0.0
-
-        def not_different(i: int, j: int) -> bool:
-            return abs(ranks[i] - ranks[j]) <= cd
-    else:
-        missing = {"a", "b", "significant"} - set(pairwise.columns)
-        if missing:
-            raise ValueError(f"pairwise frame lacks columns {sorted(missing)}")
-        sig = {}
-        for a, b, s in zip(pairwise["a"], pairwise["b"], pairwise["significant"], strict=True):
-            sig[(str(a), str(b))] = sig[(str(b), str(a))] = bool(s)
-
-        def not_different(i: int, j: int) -> bool:
-            key = (names[i], names[j])
-            if key not in sig:
-                raise ValueError(f"pairwise frame has no row for {names[i]} vs {names[j]}")
-            return not sig[key]
-
-    order = sorted(range(k), key=lambda i: ranks[i])
-    spans = _cliques(order, not_different)
-
-    lo = min(1, math.floor(float(ranks.min())))
-    hi = max(k, math.ceil(float(ranks.max())))
-    n_left = (k + 1) // 2
-    n_rows = max(n_left, k - n_left)
-    width, text_space = 7.0, 1.8
-    # vertical layout in inches, top to bottom: title, CD bar, rank axis, clique bars, name rows
-    top = 0.45 + (0.4 if title else 0.0) + (0.35 if cd is not None else 0.0)
-    bar_zone = top + 0.25
-    label_top = bar_zone + 0.2 * len(spans) + 0.15
-    height = label_top + 0.28 * (n_rows - 1) + 0.3
-    fig = Figure(figsize=(width, height))
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.set_axis_off()
-    ax.set_xlim(0, width)
-    ax.set_ylim(height, 0)  # y grows downwards, like the text lines of the diagram
-
-    if title:
-        ax.text(width / 2, 0.25, title, ha="center", va="center", fontsize=11)
-
-    def xpos(rank: float) -> float:
-        return text_space + (width - 2 * text_space) * (rank - lo) / max(hi - lo, 1)
-
-    ax.plot([xpos(lo), xpos(hi)], [top, top], color="k", lw=1.5)
-    for t in np.arange(lo, hi + 0.25, 0.5):
-        major = float(t).is_integer()
-        ax.plot([xpos(t), xpos(t)], [top, top - (0.12 if major else 0.06)], color="k", lw=1)
-        if major:
-            ax.text(xpos(t), top - 0.16, f"{int(t)}", ha="center", va="bottom", fontsize=9)
-
-    if cd is not None:
-        y_cd = top - 0.38
-        ax.plot([xpos(lo), xpos(lo + cd)], [y_cd, y_cd], color="k", lw=2)
-        ax.text(xpos(lo + cd / 2), y_cd - 0.05, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=8)
-
-    for pos, idx in enumerate(order):
-        left = pos < n_left
-        row = pos if left else k - 1 - pos
-        y = label_top + 0.28 * row
-        x_end = text_space - 0.1 if left else width - text_space + 0.1
-        ax.plot([xpos(ranks[idx]), xpos(ranks[idx]), x_end], [top, y, y], color="k", lw=0.8)
-        ax.text(
-            x_end - 0.05 if left else x_end + 0.05,
-            y,
-            f"{names[idx]} ({ranks[idx]:.2f})",
-            ha="right" if left else "left",
-            va="center",
-            fontsize=9,
-        )
-
-    for level, (s, e) in enumerate(spans):
-        y = bar_zone + 0.2 * level
-        ax.plot(
-            [xpos(ranks[order[s]]) - 0.05, xpos(ranks[order[e]]) + 0.05],
-            [y, y],
-            color="k",
-            lw=3,
-            solid_capstyle="round",
-        )
-
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=150, format="png", facecolor="white")
 
 
 # --------------------------------------------------------------------------------------------
@@ -851,3 +734,101 @@ def paired_bootstrap_corpus(
         _NAN,
         _join(*notes),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# signed ranks with float noise, Hodges-Lehmann intervals, bootstrap distributions
+
+# Differences closer than this fraction of the largest |difference| are one value measured twice.
+_SNAP = 1e-9
+# Up to this many non-zero differences the tie-aware p-value enumerates all 2**n sign patterns.
+_EXACT_PERMUTATION_MAX = 16
+
+
+def snap_float_noise(d: Any, tol: float | None = None) -> np.ndarray:
+    """Differences with float noise removed: values within `tol` of zero become 0, and values
+    within `tol` of each other become one value, so that ranks see exact zeros and exact ties.
+
+    `tol` defaults to 1e-9 of the largest |difference| (0.019999999999999907 and
+    0.020000000000000018 are the same measured 0.02).
+    """
+    d = _as_1d(d, "d")
+    scale = float(np.max(np.abs(d))) if d.size else 0.0
+    tol = _SNAP * scale if tol is None else tol
+    if tol <= 0:
+        return d.copy()
+    return np.round(d / tol) * tol
+
+
+def signed_rank_p(d: Any, alternative: Alternative = "two-sided") -> float:
+    """p-value of the Wilcoxon signed-rank test on differences `d` (zeros dropped), tie-aware.
+
+    Without ties, scipy's exact null distribution; with ties among at most 16 non-zero
+    differences, the exact permutation distribution of the mid-rank statistic over all 2**n sign
+    patterns (what scipy's "exact" ignores); beyond that, the tie-corrected normal approximation.
+    1.0 when every difference is zero (no evidence either way).
+    """
+    _check_alternative(alternative)
+    d = snap_float_noise(d)
+    d = d[d != 0]
+    if d.size == 0:
+        return 1.0
+    ties = np.unique(np.abs(d)).size < d.size
+    if not ties:
+        method = "exact" if d.size <= 50 else "asymptotic"
+    elif d.size <= _EXACT_PERMUTATION_MAX:
+        method = stats.PermutationMethod(n_resamples=2**d.size)
+    else:
+        method = "asymptotic"
+    return float(stats.wilcoxon(d, alternative=alternative, method=method).pvalue)
+
+
+def walsh_averages(d: Any) -> np.ndarray:
+    """All (d_i + d_j) / 2 for i <= j, sorted: the Hodges-Lehmann estimate is their median."""
+    d = _as_1d(d, "d")
+    i, j = np.triu_indices(d.size)
+    return np.sort((d[i] + d[j]) / 2.0)
+
+
+def _signed_rank_cdf(n: int) -> np.ndarray:
+    """P(W+ <= w) for w = 0..n(n+1)/2 under H0, by counting subsets of {1..n} with each rank sum."""
+    counts = np.zeros(n * (n + 1) // 2 + 1)
+    counts[0] = 1.0
+    for k in range(1, n + 1):
+        counts[k:] = counts[k:] + counts[:-k].copy()
+    return np.cumsum(counts) / 2.0**n
+
+
+def hodges_lehmann_interval(d: Any, level: float = 0.95) -> tuple[float, float]:
+    """Distribution-free interval of the pseudo-median, by inverting the signed-rank test.
+
+    The bounds are order statistics of the Walsh averages (as R's `wilcox.test(conf.int=TRUE)`):
+    exact for n <= 60, normal approximation beyond. A level the test cannot reach at this n (with
+    n = 4, 2**-4 = 0.0625 > 0.025) gives (-inf, inf): the data cannot bound the effect.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    w = walsh_averages(d)
+    n, big_m = int(_as_1d(d, "d").size), w.size
+    tail = (1 - level) / 2
+    if n <= 60:
+        cdf = _signed_rank_cdf(n)
+        q = int(np.searchsorted(cdf, tail - 1e-12))  # smallest q with P(W+ <= q) >= tail
+    else:
+        sd = math.sqrt(n * (n + 1) * (2 * n + 1) / 24)
+        q = int(math.floor(big_m / 2 - stats.norm.ppf(1 - tail) * sd))
+    if q < 1:
+        return -math.inf, math.inf
+    return float(w[q - 1]), float(w[big_m - q])
+
+
+def bootstrap_means(d: Any, n_resamples: int = 9999, seed: int = 0) -> np.ndarray:
+    """Means of `n_resamples` resamples of `d` with replacement (deterministic for a seed)."""
+    d = _as_1d(d, "d")
+    rng = np.random.default_rng(seed)
+    batch = max(1, _BOOTSTRAP_CELLS_PER_BATCH // d.size)
+    out = np.empty(n_resamples)
+    for start in range(0, n_resamples, batch):
+        size = min(batch, n_resamples - start)
+        out[start : start + size] = d[rng.integers(0, d.size, size=(size, d.size))].mean(axis=1)
+    return out

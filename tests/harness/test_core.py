@@ -31,3 +31,30 @@ def test_suite_rejects_duplicate_claims_and_unknown_overrides():
     assert suite.settings("smoke", {"seeds": 3}) == {"seeds": 3}
     with pytest.raises(ValueError, match="no setting 'datasets'"):
         suite.settings("smoke", {"datasets": ["X"]})
+
+
+def test_a_family_is_one_line_of_data_per_member():
+    from suites.harness.core import family
+
+    base = Claim(id="p.lat.small", statement="", source="", experiment="e", metric="m", treatment={"batch": 1},
+                 direction="equivalent", margin=0.02)  # fmt: skip
+    members = family(base, [dict(id="p.lat.small"), dict(id="p.lat.large", treatment={"batch": 32})])
+    assert [c.id for c in members] == ["p.lat.small", "p.lat.large"]
+    assert all(c.family_name == "p.lat" and c.margin == 0.02 for c in members)
+    with pytest.raises(ValueError, match="own id"):
+        family(base, [dict(margin=0.05)])
+
+
+def test_typed_profiles_reject_misspelt_overrides():
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Profile:
+        seeds: int
+        epochs: int
+
+    c = Claim(id="a.b", statement="", source="", experiment="e", metric="m", treatment={})
+    suite = Suite("s", "S", claims=[c], profiles={"smoke": Profile(seeds=1, epochs=2)}, build=lambda s: [])
+    assert suite.settings("smoke", {"seeds": 3}) == Profile(seeds=3, epochs=2)
+    with pytest.raises(ValueError, match="no setting 'epoch'"):
+        suite.settings("smoke", {"epoch": 5})

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from suites.harness import figures as F
 from suites.harness import stats as S
 
 T2_95 = 2.919986  # t table, df = 2, 0.95 quantile
@@ -514,9 +515,9 @@ def test_cliques_by_hand():
     def not_different(i: int, j: int) -> bool:
         return (min(i, j), max(i, j)) not in sig
 
-    assert S._cliques([0, 1, 2, 3], not_different) == [(0, 1), (1, 3)]
+    assert F._cliques([0, 1, 2, 3], not_different) == [(0, 1), (1, 3)]
     # No significant pair at all: one bar over everything, the nested runs are dropped.
-    assert S._cliques([0, 1, 2], lambda i, j: True) == [(0, 2)]
+    assert F._cliques([0, 1, 2], lambda i, j: True) == [(0, 2)]
 
 
 def _is_png(path) -> bool:
@@ -531,15 +532,15 @@ def test_cd_diagram_writes_png_with_pairwise_and_nemenyi(tmp_path):
     ranks = S.average_ranks(m)
     pairwise = S.pairwise_wilcoxon_holm(m, names)
     out = tmp_path / "figs" / "cd.png"
-    S.cd_diagram(ranks, names, pairwise, out, title="toy")
+    F.cd_diagram(ranks, names, pairwise, out, title="toy")
     assert _is_png(out)
     out2 = tmp_path / "cd_nemenyi.png"
-    S.cd_diagram(ranks, names, None, out2, n_blocks=8)
+    F.cd_diagram(ranks, names, None, out2, n_blocks=8)
     assert _is_png(out2)
     with pytest.raises(ValueError, match="n_blocks"):
-        S.cd_diagram(ranks, names, None, tmp_path / "x.png")
+        F.cd_diagram(ranks, names, None, tmp_path / "x.png")
     with pytest.raises(ValueError, match="no row"):
-        S.cd_diagram(ranks, names, pairwise[pairwise["a"] != "A"], tmp_path / "y.png")
+        F.cd_diagram(ranks, names, pairwise[pairwise["a"] != "A"], tmp_path / "y.png")
 
 
 # --------------------------------------------------------------------------------------------

@@ -42,3 +42,17 @@ def test_claims_reference_experiments_that_exist(name):
         experiments = {e.name for e in suite.experiments(profile)}
         for claim in suite.claims:
             assert claim.experiment in experiments, f"{claim.id}: no experiment {claim.experiment!r} in {profile}"
+
+
+@pytest.mark.parametrize("name", implemented())
+def test_every_claim_has_a_failure_region(name):
+    """Every verdict can come out "not reproduced": the claimed region leaves some effects out."""
+    from suites.harness.judge import TESTS
+
+    suite = get_suite(name)
+    for claim in suite.claims:
+        assert claim.test in TESTS, f"{claim.id}: test {claim.test!r} is not registered"
+        if claim.direction == "measurement":
+            continue
+        low, high = claim.claimed_region()
+        assert low > float("-inf") or high < float("inf"), f"{claim.id}: its claimed region is every effect"
