@@ -32,7 +32,11 @@ The rule
 
 Tests are looked up by name in `TESTS`: each is a class built from (claim, data) that gives the
 effect, an interval at any level and one-sided p-values at any boundary, so the judge itself has
-no per-test branches. Suites may add their own with `register_test`.
+no per-test branches: `ttest` (paired or one-sample; log scale for ratio effects), `wilcoxon`
+(Hodges-Lehmann estimate and interval), `bootstrap` (mean over many units: users, examples),
+`exact` (deterministic figures), `friedman` (rank advantage over the best other method across
+blocks), `spread` (max - min of several methods' means: "flat in r"). Suites may add their own
+with `register_test`.
 """
 
 from __future__ import annotations
@@ -318,6 +322,47 @@ class RankAdvantage(Test):
         return float((1 + np.sum(self.advantages >= bound)) / (self.RESAMPLES + 1))
 
 
+@register_test("spread")
+class Spread(Test):
+    """How far apart several methods are: max - min of their mean values over units (blocks).
+
+    For "flat in r"-style claims: declare direction="equivalent" with the margin, so the claim is
+    reproduced when the whole interval of the spread lies below the margin (every pair within it)
+    and not reproduced when even its lower end exceeds it. Interval and p from a bootstrap over
+    units; the methods' means go to the notes.
+    """
+
+    RESAMPLES = 4999
+
+    def __init__(self, claim: Claim, data: ClaimData) -> None:
+        super().__init__(claim, data)
+        unit = [c for c in claim.unit if c in data.rows.columns]
+        table = data.rows.pivot_table(index=unit, columns="method", values="value", aggfunc="mean").dropna()
+        matrix = table.to_numpy(float)
+        self.n = matrix.shape[0]
+        if self.n < 2 or matrix.shape[1] < 2:
+            raise ValueError(f"a spread needs >= 2 units and >= 2 methods, got {matrix.shape}")
+        means = matrix.mean(axis=0)
+        self.effect = float(means.max() - means.min())
+        idx = np.random.default_rng(0).integers(0, self.n, size=(self.RESAMPLES, self.n))
+        boot = matrix[idx].mean(axis=1)  # resamples x methods
+        self.spreads = boot.max(axis=1) - boot.min(axis=1)
+        self.sd = float(np.std(self.spreads) * math.sqrt(self.n))
+        self.p_floor = 1.0 / (self.RESAMPLES + 1)
+        self.name = "spread of method means (max - min), bootstrap over units"
+        self.note = "means " + ", ".join(f"{m} {v:.3g}" for m, v in zip(table.columns, means, strict=True))
+
+    def interval(self, level: float) -> tuple[float, float]:
+        low, high = np.quantile(self.spreads, [0.5 - level / 2, 0.5 + level / 2])
+        return float(low), float(high)
+
+    def p_greater(self, bound: float) -> float:
+        return float((1 + np.sum(self.spreads <= bound)) / (self.RESAMPLES + 1))
+
+    def p_less(self, bound: float) -> float:
+        return float((1 + np.sum(self.spreads >= bound)) / (self.RESAMPLES + 1))
+
+
 # --------------------------------------------------------------------------------------------
 # selecting a claim's units
 
@@ -380,7 +425,7 @@ def collect(claim: Claim, frame: pd.DataFrame, units: UnitsLoader | None = None)
     t = treated.groupby(key)["value"].mean() if not treated.empty else pd.Series(dtype=float)
     if base is None:
         return ClaimData(t, None, treated)
-    if claim.test == "friedman":  # many methods: the test pivots the rows itself
+    if claim.test in ("friedman", "spread"):  # many methods: the test pivots the rows itself
         return ClaimData(t, None, pd.concat([treated, base]))
     b = base.groupby(key)["value"].mean() if not base.empty else pd.Series(dtype=float)
     common = t.index.intersection(b.index)

@@ -303,3 +303,14 @@ def test_claims_reject_impossible_regions():
     with pytest.raises(ValueError, match="needs a target"):
         claim(direction="at_least", baseline=None)
     assert math.isinf(claim(direction="greater").claimed_region()[1])
+
+
+def test_spread_flat_and_not_flat():
+    rng = np.random.default_rng(1)
+    flat = [row(m, f"t{b}", 1, 80 + b + rng.normal(0, 0.05)) for b in range(8) for m in ("r1", "r8", "r64")]
+    steep = [row(m, f"t{b}", 1, 80 + b + 3 * i + rng.normal(0, 0.05)) for b in range(8)
+             for i, m in enumerate(("r1", "r8", "r64"))]  # fmt: skip
+    c = claim(test="spread", direction="equivalent", margin=1.0, treatment={"method": ["r1", "r8", "r64"]},
+              baseline=None, unit=("task",))  # fmt: skip
+    assert judge([c], flat)[0]["verdict"] == REPRODUCED
+    assert judge([c], steep)[0]["verdict"] == NOT_REPRODUCED
