@@ -63,6 +63,13 @@ class LoRAConfig:
     pattern: bool = False
     # "none": only A and B train. "all": every bias in the model trains too (loralib's bias="all").
     bias: str = "none"
+    # Fused projections (GPT-2's c_attn computes q, k, v in one matrix): split the output into
+    # len(enable_lora) equal parts and adapt only the True ones, each with its own rank-r A and B
+    # (loralib's MergedLinear). (True, False, True) on c_attn adapts Wq and Wv only.
+    enable_lora: tuple[bool, ...] | None = None
+    # LoRA weights of a 16-bit model are kept in fp32 (PEFT's autocast_adapter_dtype=True): a bf16
+    # A and B would round most small updates away. False: LoRA takes the base weight's dtype.
+    fp32_lora: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.target_modules, str):  # a bare string would be matched letter by letter
@@ -73,6 +80,8 @@ class LoRAConfig:
             raise ValueError(f"bias must be one of {BIAS_MODES}, got {self.bias!r}")
         if not self.target_modules:
             raise ValueError("target_modules is empty: nothing to adapt")
+        if self.enable_lora is not None:
+            self.enable_lora = tuple(bool(e) for e in self.enable_lora)
 
     @property
     def scaling(self) -> float:
@@ -106,12 +115,65 @@ def _is_supported(module: nn.Module) -> bool:
     return type(module) is nn.Linear or _is_conv1d(module)
 
 
+def _merged_backward_error(grad: Tensor) -> Tensor:
+    raise RuntimeError(
+        "backward through a merged LoRA layer: its A and B would receive no gradient. Call model.train() "
+        "(which unmerges, as in loralib) or unmerge_lora(model) before training."
+    )
+
+
+class _LoRAFunction(torch.autograd.Function):
+    """h = W0 x + b + s B (A x) as one autograd node, for the common training case (no dropout).
+
+    Autograd on the plain expression computes the input gradient as two [tokens, d_in] tensors,
+    g W0 and s (g B) A, and then adds them. Here the second term is accumulated into the first in
+    place (one addmm_ with beta = 1): one allocation and one pass over the input gradient fewer, which
+    is most of what LoRA adds to a frozen layer's backward. Saves x (as nn.Linear does) and the
+    r-wide A x. Gradients for W0 and b are computed only when they are trainable (bias="all").
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, A, B, scaling: float, fan_in_fan_out: bool):
+        w = weight.T if fan_in_fan_out else weight  # [out, in] either way
+        h = F.linear(x, w, bias)
+        ax = x @ A.T  # [tokens, r]
+        h.addmm_(ax, B.T, alpha=scaling)
+        ctx.save_for_backward(x, weight, A, B, ax)
+        ctx.scaling, ctx.fan_in_fan_out = scaling, fan_in_fan_out
+        return h
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight, A, B, ax = ctx.saved_tensors
+        s = ctx.scaling
+        need_x, need_w, need_b, need_A, need_B = ctx.needs_input_grad[:5]
+        w = weight.T if ctx.fan_in_fan_out else weight
+        gB = g @ B  # [tokens, r]: shared by dx and dA
+        dx = dw = db = dA = dB = None
+        if need_x:
+            dx = g @ w
+            dx.addmm_(gB, A, alpha=s)  # + s (g B) A, in place
+        if need_A:
+            dA = torch.mm(gB.T, x).mul_(s)
+        if need_B:
+            dB = torch.mm(g.T, ax).mul_(s)
+        if need_w:
+            dw = g.T @ x
+            dw = dw.T if ctx.fan_in_fan_out else dw
+        if need_b:
+            db = g.sum(0)
+        return dx, dw, db, dA, dB, None, None
+
+
 class LoRALinear(nn.Module):
     """A frozen linear layer plus a trainable low-rank update (alpha / r) B A.
 
     `base` is an nn.Linear (weight [out, in]) or a GPT-2 style Conv1D (fan_in_fan_out=True,
     weight stored [in, out]). The base module is kept as is (as `self.base`), so merging and
-    unloading hand back the very object that was wrapped.
+    unloading hand back the very object that was wrapped. `enable_lora`: see LoRAConfig.
+
+    A merged layer has no LoRA path, so training it would update nothing: `.train()` unmerges
+    (as loralib does), and a backward pass through a layer merged by hand in training mode is an error.
     """
 
     def __init__(
@@ -122,6 +184,8 @@ class LoRALinear(nn.Module):
         dropout: float = 0.0,
         init_A: str = "kaiming",
         fan_in_fan_out: bool = False,
+        enable_lora: tuple[bool, ...] | None = None,
+        fp32_lora: bool = True,
     ) -> None:
         super().__init__()
         _check_hparams(r, dropout, init_A)
@@ -142,14 +206,23 @@ class LoRALinear(nn.Module):
         self.scaling = _scaling(r, alpha)
         self.init_A = init_A
         self.merged = False
+        # Output parts of a fused projection; the adapted ones get their own A (r rows) and B.
+        self.enable_lora = tuple(enable_lora) if enable_lora is not None else (True,)
+        parts, n_on = len(self.enable_lora), sum(self.enable_lora)
+        if n_on == 0 or out_features % parts:
+            raise ValueError(
+                f"enable_lora={enable_lora} must have a True entry and divide out_features={out_features} equally"
+            )
+        self.part = out_features // parts
         # W0 (and its bias) are frozen; inject_lora re-enables biases when bias="all".
         for p in base.parameters():
             p.requires_grad_(False)
         # Identity when p = 0, so the common case does no dropout work at all (as in loralib).
         self.lora_dropout: nn.Module = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         w = base.weight
-        self.lora_A = nn.Parameter(torch.empty(r, in_features, device=w.device, dtype=w.dtype))
-        self.lora_B = nn.Parameter(torch.empty(out_features, r, device=w.device, dtype=w.dtype))
+        dtype = torch.promote_types(w.dtype, torch.float32) if fp32_lora else w.dtype
+        self.lora_A = nn.Parameter(torch.empty(n_on * r, in_features, device=w.device, dtype=dtype))
+        self.lora_B = nn.Parameter(torch.empty(n_on * self.part, r, device=w.device, dtype=dtype))
         self.reset_lora_parameters()
 
     def reset_lora_parameters(self) -> None:
@@ -173,11 +246,26 @@ class LoRALinear(nn.Module):
     def bias(self) -> Tensor | None:
         return self.base.bias
 
+    @property
+    def fused(self) -> bool:
+        return self.enable_lora != (True,)
+
+    def _parts(self) -> Iterator[tuple[int, Tensor, Tensor]]:
+        """(first output row, A_i, B_i) for each adapted part of the output."""
+        on = [k for k, e in enumerate(self.enable_lora) if e]
+        for i, k in enumerate(on):
+            yield (
+                k * self.part,
+                self.lora_A[i * self.r : (i + 1) * self.r],
+                self.lora_B[i * self.part : (i + 1) * self.part],
+            )
+
     def delta_weight(self) -> Tensor:
         """(alpha / r) B A in the base weight's layout and dtype (computed in fp32 at least)."""
-        A, B = self.lora_A, self.lora_B
-        dtype = torch.promote_types(A.dtype, torch.float32)
-        delta = (B.to(dtype) @ A.to(dtype)) * self.scaling  # [out, in]
+        dtype = torch.promote_types(self.lora_A.dtype, torch.float32)
+        delta = torch.zeros(self.out_features, self.in_features, dtype=dtype, device=self.lora_A.device)
+        for row, A, B in self._parts():
+            delta[row : row + self.part] = (B.to(dtype) @ A.to(dtype)) * self.scaling
         if self.fan_in_fan_out:
             delta = delta.T
         return delta.to(self.base.weight.dtype)
@@ -196,6 +284,11 @@ class LoRALinear(nn.Module):
             self.base.weight.sub_(self.delta_weight())
             self.merged = False
 
+    def train(self, mode: bool = True) -> LoRALinear:
+        if mode:
+            self.unmerge()  # a merged layer would train nothing (loralib does the same)
+        return super().train(mode)
+
     def _base_forward(self, x2: Tensor) -> Tensor:
         # The base layer on a 2-D input. Computed here rather than by calling self.base, so the
         # output is a fresh tensor (not a view) that the LoRA update can be added into in place.
@@ -207,26 +300,43 @@ class LoRALinear(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features)
-        h = self._base_forward(x2)  # W0 x (+ bias); W0 + (alpha/r) B A when merged
         if self.merged:
+            h = self._base_forward(x2)  # W0 + (alpha/r) B A
+            if self.training and torch.is_grad_enabled() and self.lora_A.requires_grad:
+                # Merged while training: A and B are not in the graph, so a step would update nothing.
+                # Tie them in with an exact zero so that backward reaches the hook and fails loudly.
+                h = h + 0.0 * self.lora_A.sum()
+                h.register_hook(_merged_backward_error)
             return h.view(*lead, self.out_features)
-        # LoRA path. The scaling multiplies the r-wide intermediate A x rather than the
-        # d_out-wide output: same result, r / d_out of the elementwise work.
-        ax = F.linear(self.lora_dropout(x2.to(self.lora_A.dtype)), self.lora_A) * self.scaling
-        # Mixed precision (bf16 base with fp32 LoRA, or autocast, which does not cast in-place ops):
-        # do the update in the output's dtype.
-        B = self.lora_B if self.lora_B.dtype == h.dtype else self.lora_B.to(h.dtype)
+        w, A, B = self.base.weight, self.lora_A, self.lora_B
+        if (
+            not self.fused
+            and isinstance(self.lora_dropout, nn.Identity)
+            and x2.dtype == w.dtype == A.dtype
+            and not torch.is_autocast_enabled(x2.device.type)
+        ):
+            h = _LoRAFunction.apply(x2, w, self.base.bias, A, B, self.scaling, self.fan_in_fan_out)
+            return h.view(*lead, self.out_features)
+        # General path: dropout, a fused projection, mixed dtypes or autocast (which does not cast
+        # in-place ops, so the update is done in the output's dtype).
+        h = self._base_forward(x2)
+        # The scaling multiplies the r-wide A x rather than the d_out-wide output: r / d_out of the work.
+        ax = F.linear(self.lora_dropout(x2.to(A.dtype)), A) * self.scaling
         ax = ax if ax.dtype == h.dtype else ax.to(h.dtype)
-        # h += (A x) B^T inside one GEMM call (beta = 1): no separate pass over the [tokens, d_out]
-        # output. In place is safe for autograd: neither linear nor addmm saves its output.
-        h.addmm_(ax, B.T)
+        for i, (row, _, B_i) in enumerate(self._parts()):
+            B_i = B_i if B_i.dtype == h.dtype else B_i.to(h.dtype)
+            # h += (A x) B^T inside one GEMM call (beta = 1). In place is safe for autograd: neither
+            # linear nor addmm saves its output.
+            out = h if not self.fused else h[:, row : row + self.part]  # a slice is a view: still in place
+            out.addmm_(ax[:, i * self.r : (i + 1) * self.r], B_i.T)
         return h.view(*lead, self.out_features)
 
     def extra_repr(self) -> str:
+        fused = f", enable_lora={self.enable_lora}" if self.fused else ""
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, r={self.r}, "
             f"alpha={self.alpha}, scaling={self.scaling:g}, fan_in_fan_out={self.fan_in_fan_out}, "
-            f"merged={self.merged}"
+            f"merged={self.merged}{fused}"
         )
 
 
@@ -312,9 +422,8 @@ def inject_lora(model: nn.Module, config: LoRAConfig) -> list[str]:
         p.requires_grad_(False)
     names = []
     for name, module in selected:
-        layer = LoRALinear(
-            module, config.r, config.alpha, config.dropout, config.init_A, fan_in_fan_out=_is_conv1d(module)
-        )
+        layer = LoRALinear(module, config.r, config.alpha, config.dropout, config.init_A, _is_conv1d(module),
+                           config.enable_lora, config.fp32_lora)  # fmt: skip
         _set_module(model, name, layer)
         names.append(name)
     if config.bias == "all":
@@ -333,17 +442,28 @@ def _is_lora_key(key: str) -> bool:
     return key.rsplit(".", 1)[-1] in ("lora_A", "lora_B")
 
 
-def lora_state_dict(model: nn.Module) -> dict[str, Tensor]:
-    """Only the LoRA weights (plus every bias if inject_lora was called with bias="all").
+def _in_modules(key: str, modules: tuple[str, ...]) -> bool:
+    return any(key.startswith(m + ".") for m in modules)
+
+
+def lora_state_dict(model: nn.Module, modules_to_save: Iterable[str] = ()) -> dict[str, Tensor]:
+    """Only the LoRA weights, plus every bias if inject_lora was called with bias="all", plus the
+    whole state of the modules named in `modules_to_save` (e.g. ("classifier",): a task head
+    trained with LoRA; PEFT's modules_to_save).
 
     For GPT-3 with r=4 on Wq, Wv this is the paper's 35 MB checkpoint instead of 350 GB.
     """
+    modules = (modules_to_save,) if isinstance(modules_to_save, str) else tuple(modules_to_save)
     config = getattr(model, "lora_config", None)
     with_bias = config is not None and config.bias == "all"
+    full = model.state_dict(keep_vars=True)
+    absent = [m for m in modules if not any(_in_modules(k, (m,)) for k in full)]
+    if absent:
+        raise ValueError(f"modules_to_save {absent} hold no parameters in this model")
     state = {
         k: v.detach()
-        for k, v in model.state_dict(keep_vars=True).items()
-        if _is_lora_key(k) or (with_bias and k.rsplit(".", 1)[-1] == "bias")
+        for k, v in full.items()
+        if _is_lora_key(k) or (with_bias and k.rsplit(".", 1)[-1] == "bias") or _in_modules(k, modules)
     }
     if not any(_is_lora_key(k) for k in state):
         raise ValueError("model has no LoRA layers (call inject_lora first)")
@@ -351,12 +471,11 @@ def lora_state_dict(model: nn.Module) -> dict[str, Tensor]:
 
 
 @torch.no_grad()
-def load_lora_state_dict(model: nn.Module, state: dict[str, Tensor]) -> None:
-    """Load a lora_state_dict. Strict: the key sets and shapes must agree exactly.
-
-    Merged layers are unmerged, loaded and merged again, so the merged weight stays consistent.
-    """
-    own = lora_state_dict(model)
+def load_lora_state_dict(model: nn.Module, state: dict[str, Tensor], modules_to_save: Iterable[str] = ()) -> None:
+    """Load a lora_state_dict. Strict: the key sets and shapes must agree exactly (pass the same
+    modules_to_save as when saving). Merged layers are unmerged, loaded and merged again, so the
+    merged weight stays consistent."""
+    own = lora_state_dict(model, modules_to_save)
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     shape = [
@@ -370,7 +489,7 @@ def load_lora_state_dict(model: nn.Module, state: dict[str, Tensor]) -> None:
             msg.append(f"unexpected keys ({len(unexpected)}): {unexpected[:6]}{' ...' if len(unexpected) > 6 else ''}")
         if shape:
             msg.append(f"shape mismatch (key, checkpoint, model; a different r?): {shape[:6]}")
-        msg.append("Were the same target_modules, r and bias used for injection?")
+        msg.append("Were the same target_modules, r, bias and modules_to_save used?")
         raise ValueError("\n  ".join(msg))
     merged = [m for _, m in lora_layers(model) if m.merged]
     for m in merged:
@@ -381,12 +500,12 @@ def load_lora_state_dict(model: nn.Module, state: dict[str, Tensor]) -> None:
         m.merge()
 
 
-def save_lora(model: nn.Module, path: str | Path) -> None:
-    torch.save({k: v.cpu() for k, v in lora_state_dict(model).items()}, path)
+def save_lora(model: nn.Module, path: str | Path, modules_to_save: Iterable[str] = ()) -> None:
+    torch.save({k: v.cpu() for k, v in lora_state_dict(model, modules_to_save).items()}, path)
 
 
-def load_lora(model: nn.Module, path: str | Path) -> None:
-    load_lora_state_dict(model, torch.load(path, map_location="cpu", weights_only=True))
+def load_lora(model: nn.Module, path: str | Path, modules_to_save: Iterable[str] = ()) -> None:
+    load_lora_state_dict(model, torch.load(path, map_location="cpu", weights_only=True), modules_to_save)
 
 
 # --------------------------------------------------------------------------- merging

@@ -25,41 +25,7 @@ from impl.lora import (
     unmerge_lora,
 )
 
-D, DA, FF, L = 12, 16, 20, 2  # model width, attention width (!= D so d_in != d_out), MLP width, blocks
-
-
-class Block(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.query = nn.Linear(D, DA)
-        self.key = nn.Linear(D, DA)
-        self.value = nn.Linear(D, DA, bias=False)
-        self.out = nn.Linear(DA, D)
-        self.fc = nn.Linear(D, FF)
-        self.proj = nn.Linear(FF, D)
-        self.norm = nn.LayerNorm(D)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a = torch.softmax(self.query(x) @ self.key(x).transpose(-1, -2) / math.sqrt(DA), dim=-1)
-        x = x + self.out(a @ self.value(x))
-        return self.norm(x + self.proj(F.gelu(self.fc(x))))
-
-
-class TinyNet(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.blocks = nn.ModuleList(Block() for _ in range(L))
-        self.classifier = nn.Linear(D, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for b in self.blocks:
-            x = b(x)
-        return self.classifier(x)
-
-
-def tiny(seed: int = 0) -> TinyNet:
-    torch.manual_seed(seed)
-    return TinyNet().eval()
+D, DA, L = 12, 16, 2  # TinyNet (tests/conftest.py, fixture tiny_net): width, attention width (!= D), blocks
 
 
 def randomize_B(model: nn.Module, seed: int = 1, std: float = 0.5) -> None:
@@ -99,9 +65,9 @@ def test_config_scaling_and_validation() -> None:
 
 
 @pytest.mark.parametrize(("r", "expected"), [(1, 112), (2, 224), (4, 448), (8, 896)])
-def test_trainable_parameter_count_exact(r: int, expected: int) -> None:
+def test_trainable_parameter_count_exact(r: int, expected: int, tiny_net) -> None:
     # query and value are D x DA = 12 -> 16 in each of 2 blocks: 4 matrices * r * (12 + 16) = 112 r
-    model = tiny()
+    model = tiny_net()
     total = count_parameters(model, trainable_only=False)
     names = inject_lora(model, LoRAConfig(r=r))
     assert names == ["blocks.0.query", "blocks.0.value", "blocks.1.query", "blocks.1.value"]
@@ -113,8 +79,8 @@ def test_trainable_parameter_count_exact(r: int, expected: int) -> None:
     assert trainable == {f"blocks.{i}.{m}.lora_{ab}" for i in range(L) for m in ("query", "value") for ab in "AB"}
 
 
-def test_bias_all_counts_every_bias() -> None:
-    model = tiny()
+def test_bias_all_counts_every_bias(tiny_net) -> None:
+    model = tiny_net()
     inject_lora(model, LoRAConfig(r=2, bias="all"))
     # biases per block: query 16 + key 16 + (value has none) + out 12 + fc 20 + proj 12 + norm 12 = 88
     n_bias = L * 88 + 3  # + classifier bias
@@ -310,8 +276,8 @@ def test_fan_in_fan_out_must_match_layout() -> None:
 # ----------------------------------------------------------------------------- whole model
 
 
-def test_model_merge_unmerge_merge_and_unload() -> None:
-    model = tiny()
+def test_model_merge_unmerge_merge_and_unload(tiny_net) -> None:
+    model = tiny_net()
     x = x_in(2, 5, D)
     y0 = model(x)
     inject_lora(model, LoRAConfig(r=4, alpha=8))
@@ -325,7 +291,7 @@ def test_model_merge_unmerge_merge_and_unload() -> None:
     unmerge_lora(model)
     unmerge_lora(model)
     torch.testing.assert_close(model(x), y, rtol=1e-6, atol=1e-6)
-    ref = tiny()
+    ref = tiny_net()
     for (n, p), (n_ref, p_ref) in zip(
         [(n, p) for n, p in model.named_parameters() if "lora_" not in n], ref.named_parameters(), strict=True
     ):
@@ -338,8 +304,8 @@ def test_model_merge_unmerge_merge_and_unload() -> None:
     torch.testing.assert_close(merged(x), y, rtol=1e-6, atol=1e-6)
 
 
-def test_base_weights_unchanged_and_only_lora_gets_gradients() -> None:
-    model = tiny().train()
+def test_base_weights_unchanged_and_only_lora_gets_gradients(tiny_net) -> None:
+    model = tiny_net().train()
     inject_lora(model, LoRAConfig(r=2, dropout=0.1))
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" not in n}
     lora0 = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" in n}
@@ -364,9 +330,9 @@ def test_base_weights_unchanged_and_only_lora_gets_gradients() -> None:
             assert torch.equal(p, frozen[n]), n
 
 
-def test_save_load_round_trip(tmp_path) -> None:
+def test_save_load_round_trip(tmp_path, tiny_net) -> None:
     cfg = LoRAConfig(r=4, alpha=8)
-    model = tiny()
+    model = tiny_net()
     inject_lora(model, cfg)
     randomize_B(model)
     x = x_in(2, 5, D)
@@ -377,13 +343,13 @@ def test_save_load_round_trip(tmp_path) -> None:
     assert sorted(saved) == sorted(
         f"blocks.{i}.{m}.lora_{ab}" for i in range(L) for m in ("query", "value") for ab in "AB"
     )
-    other = tiny()  # same W0, fresh LoRA (B = 0, different A)
+    other = tiny_net()  # same W0, fresh LoRA (B = 0, different A)
     inject_lora(other, cfg)
     assert (other(x) - y).abs().max() > 1e-2
     load_lora(other, path)
     torch.testing.assert_close(other(x), y, rtol=0, atol=0)
     # loading into a merged model keeps the merged weight consistent
-    merged = tiny()
+    merged = tiny_net()
     inject_lora(merged, cfg)
     merge_lora(merged)
     load_lora_state_dict(merged, lora_state_dict(model))
@@ -391,29 +357,29 @@ def test_save_load_round_trip(tmp_path) -> None:
     torch.testing.assert_close(merged(x), y, rtol=1e-6, atol=1e-6)
     unmerge_lora(merged)
     for (n, p), p_ref in zip(
-        [(n, p) for n, p in merged.named_parameters() if "lora_" not in n], tiny().parameters(), strict=True
+        [(n, p) for n, p in merged.named_parameters() if "lora_" not in n], tiny_net().parameters(), strict=True
     ):
         torch.testing.assert_close(p, p_ref, rtol=0, atol=1e-6, msg=n)
 
 
-def test_load_mismatch_raises_clear_errors() -> None:
-    src = tiny()
+def test_load_mismatch_raises_clear_errors(tiny_net) -> None:
+    src = tiny_net()
     inject_lora(src, LoRAConfig(r=4))
     state = lora_state_dict(src)
-    wrong_r = tiny()
+    wrong_r = tiny_net()
     inject_lora(wrong_r, LoRAConfig(r=8))
     with pytest.raises(ValueError, match=r"shape mismatch.*blocks\.0\.query\.lora_A"):
         load_lora_state_dict(wrong_r, state)
-    fewer = tiny()
+    fewer = tiny_net()
     inject_lora(fewer, LoRAConfig(r=4, target_modules=("query",)))
     with pytest.raises(ValueError, match=r"unexpected keys \(4\).*value\.lora_A"):
         load_lora_state_dict(fewer, state)
-    more = tiny()
+    more = tiny_net()
     inject_lora(more, LoRAConfig(r=4, target_modules=("query", "value", "key")))
     with pytest.raises(ValueError, match=r"missing keys \(4\).*key\.lora_A"):
         load_lora_state_dict(more, state)
     with pytest.raises(ValueError, match="no LoRA layers"):
-        lora_state_dict(tiny())
+        lora_state_dict(tiny_net())
 
 
 # ----------------------------------------------------------------------------- selection
@@ -436,19 +402,19 @@ def test_matches_target_rules() -> None:
     assert matches_target("a.b", "b")  # a bare string is one target
 
 
-def test_inject_errors() -> None:
+def test_inject_errors(tiny_net) -> None:
     with pytest.raises(ValueError, match=r"no module matched.*'q_proj'.*blocks\.0\.query"):
-        inject_lora(tiny(), LoRAConfig(target_modules=("q_proj", "v_proj")))
+        inject_lora(tiny_net(), LoRAConfig(target_modules=("q_proj", "v_proj")))
     with pytest.raises(ValueError, match="cannot wrap.*LayerNorm"):
-        inject_lora(tiny(), LoRAConfig(target_modules=("norm",)))
-    model = tiny()
+        inject_lora(tiny_net(), LoRAConfig(target_modules=("norm",)))
+    model = tiny_net()
     inject_lora(model, LoRAConfig())
     with pytest.raises(ValueError, match="already has LoRA"):
         inject_lora(model, LoRAConfig())
 
 
-def test_inject_with_regex() -> None:
-    model = tiny()
+def test_inject_with_regex(tiny_net) -> None:
+    model = tiny_net()
     names = inject_lora(model, LoRAConfig(r=2, target_modules=(r"blocks\.1\.(query|out)",), pattern=True))
     assert names == ["blocks.1.query", "blocks.1.out"]
     assert count_parameters(model) == 2 * (D + DA) + 2 * (DA + D)
@@ -457,38 +423,7 @@ def test_inject_with_regex() -> None:
 # ----------------------------------------------------------------------------- HF models
 
 
-def tiny_bert():
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    cfg = BertConfig(
-        vocab_size=50,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=37,
-        max_position_embeddings=32,
-    )
-    return BertModel(cfg).eval()
-
-
-def tiny_llama():
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=64,
-        hidden_size=32,
-        intermediate_size=48,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=32,
-    )
-    return LlamaForCausalLM(cfg).eval()
-
-
-def test_inject_into_bert() -> None:
+def test_inject_into_bert(tiny_bert) -> None:
     model = tiny_bert()
     ids = torch.randint(0, 50, (2, 7), generator=torch.Generator().manual_seed(0))
     y0 = model(input_ids=ids).last_hidden_state
@@ -507,7 +442,7 @@ def test_inject_into_bert() -> None:
     assert type(model.encoder.layer[0].attention.self.query) is nn.Linear
 
 
-def test_inject_into_llama() -> None:
+def test_inject_into_llama(tiny_llama) -> None:
     model = tiny_llama()
     ids = torch.randint(0, 64, (2, 7), generator=torch.Generator().manual_seed(0))
     y0 = model(input_ids=ids).logits
@@ -543,3 +478,161 @@ def test_inject_into_gpt2_conv1d() -> None:
     merge_and_unload(model)
     assert type(model.h[0].attn.c_attn).__name__ == "Conv1D"
     torch.testing.assert_close(model(input_ids=ids).last_hidden_state, y, rtol=1e-5, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- the fused training path
+
+
+def plain_reference(layer: LoRALinear, x: torch.Tensor) -> torch.Tensor:
+    """The layer's function written with ordinary autograd ops (no custom backward, no in-place)."""
+    w = layer.base.weight.T if layer.fan_in_fan_out else layer.base.weight
+    out = x @ w.T + layer.scaling * (x @ layer.lora_A.T) @ layer.lora_B.T
+    return out if layer.base.bias is None else out + layer.base.bias
+
+
+@pytest.mark.parametrize("kind", ["linear", "conv1d", "no_bias", "bias_trains"])
+def test_fused_function_equals_plain_autograd(kind: str) -> None:
+    torch.manual_seed(0)
+    base = {"linear": nn.Linear(16, 24), "no_bias": nn.Linear(16, 24, bias=False), "bias_trains": nn.Linear(16, 24)}
+    base = base.get(kind) or make_conv1d(16, 24)
+    layer = LoRALinear(base, r=4, alpha=8, fan_in_fan_out=kind == "conv1d")
+    randomize_B(layer)
+    if kind == "bias_trains":  # bias="all": the custom backward must produce the bias gradient too
+        base.bias.requires_grad_(True)
+    x = x_in(3, 5, 16).requires_grad_(True)
+    x_ref = x.detach().clone().requires_grad_(True)
+    g = x_in(3, 5, 24, seed=9)
+    y = layer(x)
+    assert "LoRAFunction" in type(y.grad_fn.next_functions[0][0]).__name__  # the fused path was taken
+    y.backward(g)
+    got = {n: p.grad.clone() for n, p in layer.named_parameters() if p.requires_grad}
+    layer.zero_grad(set_to_none=True)
+    y_ref = plain_reference(layer, x_ref)
+    torch.testing.assert_close(y, y_ref, rtol=1e-6, atol=1e-6)
+    y_ref.backward(g)
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-6, atol=1e-6)
+    assert x.grad.abs().max() > 0
+    for n, p in layer.named_parameters():
+        if p.requires_grad:
+            torch.testing.assert_close(got[n], p.grad, rtol=1e-6, atol=1e-6, msg=n)
+    assert set(got) == ({"lora_A", "lora_B", "base.bias"} if kind == "bias_trains" else {"lora_A", "lora_B"})
+
+
+def test_fused_path_passes_gradcheck_in_float64() -> None:
+    torch.manual_seed(0)
+    layer = LoRALinear(nn.Linear(5, 4).double(), r=2, alpha=3)
+    randomize_B(layer)
+    layer.base.bias.requires_grad_(True)
+    x = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    from impl.lora import _LoRAFunction
+
+    inputs = (x, layer.base.weight, layer.base.bias, layer.lora_A, layer.lora_B, layer.scaling, False)
+    assert torch.autograd.gradcheck(_LoRAFunction.apply, inputs)
+
+
+# ----------------------------------------------------------------------------- hazards
+
+
+def test_train_unmerges_and_training_a_merged_layer_is_an_error(tiny_net) -> None:
+    model = tiny_net()
+    inject_lora(model, LoRAConfig(r=2))
+    randomize_B(model)
+    x = x_in(2, 5, D)
+    y = model(x)
+    merge_lora(model)
+    layer = model.blocks[0].query
+    assert layer.merged
+    model.train()  # as loralib: train mode unmerges, so A and B receive gradients again
+    assert not layer.merged
+    torch.testing.assert_close(model(x), y, rtol=1e-6, atol=1e-6)
+    model(x).sum().backward()
+    assert layer.lora_B.grad is not None and layer.lora_B.grad.abs().sum() > 0
+    layer.merge()  # merged by hand while training: a backward that would train nothing is refused
+    torch.testing.assert_close(model(x), y, rtol=1e-6, atol=1e-6)  # the forward is still right
+    with pytest.raises(RuntimeError, match="merged LoRA layer"):
+        model(x).sum().backward()
+    with torch.no_grad():  # inference under no_grad is fine
+        model(x)
+    model.eval()
+    layer.merge()
+    torch.testing.assert_close(model(x), y, rtol=1e-6, atol=1e-6)  # eval keeps the merge
+
+
+def test_lora_weights_of_a_bf16_model_are_fp32_by_default() -> None:
+    base = nn.Linear(32, 16).to(torch.bfloat16)
+    layer = LoRALinear(base, r=4)
+    assert layer.lora_A.dtype == layer.lora_B.dtype == torch.float32
+    assert LoRALinear(nn.Linear(32, 16).to(torch.bfloat16), r=4, fp32_lora=False).lora_A.dtype == torch.bfloat16
+    assert LoRALinear(nn.Linear(32, 16).double(), r=4).lora_A.dtype == torch.float64  # never lowered
+    model = nn.Sequential(nn.Linear(32, 16)).to(torch.bfloat16)
+    inject_lora(model, LoRAConfig(r=4, target_modules=("0",)))
+    assert model[0].lora_B.dtype == torch.float32
+    randomize_B(layer, std=0.1)
+    y = layer(x_in(4, 32).to(torch.bfloat16))
+    assert y.dtype == torch.bfloat16
+    y.float().sum().backward()
+    assert layer.lora_A.grad.dtype == torch.float32
+    # a small update that bf16 would lose (below half of bf16's eps at 1.0) survives in fp32
+    with torch.no_grad():
+        layer.lora_A.fill_(1.0)
+        layer.lora_A.add_(1e-3)
+    assert layer.lora_A[0, 0].item() == pytest.approx(1.001)
+    assert LoRAConfig().fp32_lora
+
+
+def test_enable_lora_on_fused_qkv_equals_separate_q_and_v_adapters(tiny_gpt2) -> None:
+    """GPT-2's c_attn holds [Wq | Wk | Wv]. enable_lora=(True, False, True) must compute exactly what
+    LoRA on three separate projections computes when only q and v are adapted."""
+    torch.manual_seed(0)
+    d, r = 8, 2
+    fused = make_conv1d(d, 3 * d)  # weight [in, 3 out]
+    layer = LoRALinear(fused, r=r, alpha=4, fan_in_fan_out=True, enable_lora=(True, False, True))
+    assert layer.lora_A.shape == (2 * r, d) and layer.lora_B.shape == (2 * d, r)
+    assert count_parameters(layer) == lora_parameter_count([(d, d), (d, d)], r) == 2 * 2 * d * r  # 2 L d r per layer
+    randomize_B(layer)
+    sep = {}
+    for i, name in enumerate("qkv"):
+        lin = nn.Linear(d, d)
+        with torch.no_grad():
+            lin.weight.copy_(fused.weight[:, i * d : (i + 1) * d].T)
+            lin.bias.copy_(fused.bias[i * d : (i + 1) * d])
+        sep[name] = LoRALinear(lin, r=r, alpha=4) if name != "k" else lin
+    with torch.no_grad():
+        for j, name in enumerate("qv"):
+            sep[name].lora_A.copy_(layer.lora_A[j * r : (j + 1) * r])
+            sep[name].lora_B.copy_(layer.lora_B[j * d : (j + 1) * d])
+    x = x_in(3, d)
+    expected = torch.cat([sep[n](x) for n in "qkv"], dim=-1)
+    torch.testing.assert_close(layer(x), expected, rtol=1e-6, atol=1e-6)
+    assert torch.equal(layer(x)[:, d : 2 * d], fused(x)[:, d : 2 * d])  # k untouched: the base output as is
+    layer.merge()
+    torch.testing.assert_close(layer(x), expected, rtol=1e-5, atol=1e-5)
+    layer.unmerge()
+    torch.testing.assert_close(fused.weight[:, d : 2 * d], sep["k"].weight.T, rtol=0, atol=0)
+    # through a whole GPT-2: q and v adapted in every block, 2 * L * d * r * 2 parameters
+    model = tiny_gpt2()
+    inject_lora(model, LoRAConfig(r=4, target_modules=("c_attn",), enable_lora=(True, False, True)))
+    assert count_parameters(model) == 2 * 2 * 32 * 4 * 2
+    with pytest.raises(ValueError, match="divide out_features"):
+        LoRALinear(nn.Linear(8, 10), r=2, enable_lora=(True, False, True))
+
+
+def test_save_lora_can_save_the_trained_head(tmp_path, tiny_net) -> None:
+    model = tiny_net()
+    inject_lora(model, LoRAConfig(r=2))
+    model.classifier.requires_grad_(True)
+    randomize_B(model)
+    with torch.no_grad():
+        model.classifier.weight.add_(1.0)  # "trained"
+    save_lora(model, tmp_path / "a.pt", modules_to_save=("classifier",))
+    state = torch.load(tmp_path / "a.pt", weights_only=True)
+    assert {"classifier.weight", "classifier.bias"} <= set(state)
+    fresh = tiny_net()
+    inject_lora(fresh, LoRAConfig(r=2))
+    load_lora(fresh, tmp_path / "a.pt", modules_to_save=("classifier",))
+    x = x_in(2, 5, D)
+    torch.testing.assert_close(fresh(x), model(x), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="unexpected keys"):
+        load_lora(fresh, tmp_path / "a.pt")  # without the head named: strict
+    with pytest.raises(ValueError, match="hold no parameters"):
+        lora_state_dict(model, modules_to_save=("head",))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -27,61 +25,6 @@ TOL = dict(rtol=1e-6, atol=1e-6)  # ours vs PEFT in the same state (merged, unme
 # Merged vs unmerged through a whole model: W0 x + s B A x and (W0 + s B A) x round differently
 # (~1e-7 per op in fp32) and LayerNorms amplify that; the single-layer 1e-6 check is in test_lora.py.
 TOL_DEEP = dict(rtol=1e-5, atol=1e-5)
-
-
-class Block(nn.Module):
-    def __init__(self, d: int = 12, da: int = 16) -> None:
-        super().__init__()
-        self.query, self.key, self.value = nn.Linear(d, da), nn.Linear(d, da), nn.Linear(d, da)
-        self.out = nn.Linear(da, d)
-        self.scale = 1 / math.sqrt(da)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a = torch.softmax(self.query(x) @ self.key(x).transpose(-1, -2) * self.scale, dim=-1)
-        return x + self.out(a @ self.value(x))
-
-
-class TinyNet(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.blocks = nn.ModuleList(Block() for _ in range(2))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for b in self.blocks:
-            x = b(x)
-        return x
-
-
-def tiny_net() -> nn.Module:
-    torch.manual_seed(0)
-    return TinyNet().eval()
-
-
-def tiny_gpt2() -> nn.Module:
-    from transformers import GPT2Config, GPT2Model
-
-    torch.manual_seed(0)
-    cfg = GPT2Config(
-        vocab_size=50, n_positions=16, n_embd=32, n_layer=2, n_head=2, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0
-    )
-    return GPT2Model(cfg).eval()
-
-
-def tiny_bert() -> nn.Module:
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    cfg = BertConfig(
-        vocab_size=50,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=37,
-        max_position_embeddings=32,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
-    return BertModel(cfg).eval()
 
 
 def build_pair(make, r: int, alpha: float, targets: tuple[str, ...], dropout: float = 0.0, fan_in_fan_out=False):
@@ -108,19 +51,19 @@ def build_pair(make, r: int, alpha: float, targets: tuple[str, ...], dropout: fl
 
 CASES = {
     "tiny": (
-        tiny_net,
+        "tiny_net",
         lambda: torch.randn(3, 5, 12, generator=torch.Generator().manual_seed(2)),
         ("query", "value"),
         False,
     ),
     "bert": (
-        tiny_bert,
+        "tiny_bert",
         lambda: torch.randint(0, 50, (2, 7), generator=torch.Generator().manual_seed(2)),
         ("query", "value"),
         False,
     ),
     "gpt2-conv1d": (
-        tiny_gpt2,
+        "tiny_gpt2",
         lambda: torch.randint(0, 50, (2, 7), generator=torch.Generator().manual_seed(2)),
         ("c_attn", "c_proj"),
         True,
@@ -135,8 +78,9 @@ def run(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize(("r", "alpha"), [(4, 4), (8, 16)])
-def test_same_outputs_merged_unmerged_unloaded(case: str, r: int, alpha: float) -> None:
-    make, make_x, targets, fan = CASES[case]
+def test_same_outputs_merged_unmerged_unloaded(case: str, r: int, alpha: float, request) -> None:
+    fixture, make_x, targets, fan = CASES[case]
+    make = request.getfixturevalue(fixture)  # a model factory from tests/conftest.py
     ours, theirs = build_pair(make, r, alpha, targets, fan_in_fan_out=fan)
     x = make_x()
     y_base = run(make(), x)
@@ -156,19 +100,25 @@ def test_same_outputs_merged_unmerged_unloaded(case: str, r: int, alpha: float) 
     torch.testing.assert_close(run(plain_ours, x), y, **TOL_DEEP)
 
 
-def test_same_gradients_and_same_dropout() -> None:
-    ours, theirs = build_pair(tiny_net, 4, 8, ("query", "value"), dropout=0.3)
+@pytest.mark.parametrize("dropout", [0.0, 0.3])  # 0: our fused autograd function; 0.3: the general path
+def test_same_gradients_and_same_dropout(dropout: float, tiny_net) -> None:
+    ours, theirs = build_pair(tiny_net, 4, 8, ("query", "value"), dropout=dropout)
     ours.train()
     theirs.train()
     x = CASES["tiny"][1]()
+    x_ours, x_theirs = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
     torch.manual_seed(5)
-    loss_ours = F.mse_loss(ours(x), torch.zeros_like(x))
+    out = ours(x_ours)
+    loss_ours = F.mse_loss(out, torch.ones_like(out))
     torch.manual_seed(5)
-    loss_theirs = F.mse_loss(theirs(x), torch.zeros_like(x))
+    loss_theirs = F.mse_loss(theirs(x_theirs), torch.ones_like(out))
     # same dropout masks drawn in the same order: dropout sits on the LoRA input in both
     torch.testing.assert_close(loss_ours, loss_theirs, **TOL)
     loss_ours.backward()
     loss_theirs.backward()
+    # the gradient that flows to the layers below (through W0 and through the LoRA path)
+    torch.testing.assert_close(x_ours.grad, x_theirs.grad, rtol=1e-5, atol=1e-7)
+    assert x_ours.grad.abs().max() > 0
     grads_theirs = {n: p.grad for n, p in theirs.named_parameters() if p.requires_grad}
     assert len(grads_theirs) == 8
     for n, p in ours.named_parameters():
