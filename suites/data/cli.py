@@ -81,7 +81,7 @@ class Entry:
     files: tuple[str, ...]
     source: str
     package: str | None = None
-    claims: tuple[str, ...] = ()
+    claims: tuple[str, ...] | None = ()  # None: no experiment's task names it
 
 
 def suite_entries() -> tuple[list[Entry], list[str]]:
@@ -118,15 +118,32 @@ def _tasks_by_experiment(suite) -> dict[str, set[str]]:
     return found
 
 
-def _claims_needing(suite, dataset: str, tasks: dict[str, set[str]]) -> tuple[str, ...]:
-    """Claims whose experiment runs on `dataset` and that do not pin another task."""
-    using = {exp for exp, names in tasks.items() if dataset in names}
+def _claims_needing(suite, dataset: str, tasks: dict[str, set[str]]) -> tuple[str, ...] | None:
+    """Claims whose experiment runs on `dataset` and that do not pin another task; None if no task names it.
+
+    Task names match loosely ("movielens" runs on "movielens-100k").
+    """
+    using = {exp for exp, names in tasks.items() if any(_same(dataset, n) for n in names)}
+    if not using:
+        return None
     needing = []
     for claim in suite.claims:
-        pinned = {side.get("task") for side in (claim.treatment, claim.baseline or {}) if side.get("task")}
-        if claim.experiment in using and (not pinned or dataset in pinned):
+        sides = (getattr(claim, "treatment", None) or {}, getattr(claim, "baseline", None) or {})
+        pinned = [t for side in sides for t in _as_list(side.get("task"))]
+        if claim.experiment in using and (not pinned or any(_same(dataset, t) for t in pinned)):
             needing.append(claim.id)
     return tuple(needing)
+
+
+def _as_list(value) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+def _same(dataset: str, task: str) -> bool:
+    a, b = ("".join(c for c in x.lower() if c.isalnum()) for x in (dataset, task))
+    return a == b or (min(len(a), len(b)) >= 4 and (a.startswith(b) or b.startswith(a)))
 
 
 def family_entries(used: Iterable[str]) -> list[Entry]:
@@ -140,7 +157,11 @@ def family_entries(used: Iterable[str]) -> list[Entry]:
 
 
 def selection(names: list[str]) -> tuple[list[str], list[Entry]]:
-    """(relpaths to fetch, package datasets named) for the fetch arguments; every known file if none."""
+    """(relpaths to fetch, package datasets named) for the fetch arguments; every known file if none.
+
+    A suite's or dataset's files bring their whole data folder along (the loader of heater/lastfm/
+    reads more than the files a DatasetSpec names to say whether the dataset is here).
+    """
     if not names:
         return list(SHA256), []
     relpaths: list[str] = []
@@ -153,6 +174,9 @@ def selection(names: list[str]) -> tuple[list[str], list[Entry]]:
         if not found and not matches:
             matches = [e for e in suite_data if e.name == name]
             found = [f for e in matches for f in e.files]
+        if matches:
+            folders = {f.rsplit("/", 1)[0] for f in found}
+            found += [f for f in SHA256 if f.rsplit("/", 1)[0] in folders and f not in found]
         if not found and not matches:
             raise UsageError(_unknown(name, suite_data))
         packages += [e for e in matches if e.package]
@@ -225,7 +249,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         if e.package is not None:
             here = importlib.util.find_spec(e.package) is not None
             status = "installed" if here else f"not installed (pip package {e.package})"
-            rows.append([e.suite, e.name, status, "-", e.source, _claims_text(e)])
+            rows.append([e.suite, e.name, status, "-", f"pip: {e.package}", _claims_text(e)])
+            cited.setdefault(f"pip: {e.package}", e.source)
             continue
         sources = _sources(e.files)
         cited.update({src.folder: src for src in sources})
@@ -235,6 +260,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(tabulate(rows, headers=["suite", "dataset", "status", "size", "source", "claims needing it"]))
     print("\nSources (licence; citation; where):")
     for folder, s in sorted(cited.items()):
+        if isinstance(s, str):  # a dataset carried by a pip package: its DatasetSpec says where from
+            print(f"  [{folder}] {s}")
+            continue
         print(f"  [{folder}] {s.name}\n      licence: {s.licence}\n      cite: {s.citation}\n      from: {s.url}")
     for note in notes:
         print(f"note: {note}")
@@ -256,6 +284,8 @@ def _sources(files: Iterable[str]) -> list:
 def _claims_text(e: Entry) -> str:
     if e.suite == "-":
         return "(no suite uses it yet)"
+    if e.claims is None:
+        return "? (no task is named after it; see the suite)"
     if not e.claims:
         return "-"
     shown = ", ".join(e.claims[:4])
@@ -300,7 +330,9 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         elif state in ("verified", "present"):
             kept += 1
         elif relpath not in SHA256:
-            failed.append(f"{relpath}: no checksum is known, so it is not fetched. {fix_hint(relpath)}")
+            failed.append(
+                f"{relpath}: no checksum is known for it (no copy was ever verified), so fetch does not download it. {fix_hint(relpath)}"
+            )
         else:
             wanted.append(relpath)
     plan = _plan(wanted, mirror)

@@ -204,7 +204,7 @@ def test_list_names_licence_and_citation(testfam, tmp_path, capsys):
 
 
 def test_claims_needing_a_dataset_follow_the_experiments():
-    exp = SimpleNamespace(name="main", tasks={"ECG": {"name": "ECG"}, "Libras": {"name": "Libras"}})
+    exp = SimpleNamespace(name="main", tasks={"ECG": {"name": "ECG", "x": "e"}, "libras": {}, "movielens": {}})
     other = SimpleNamespace(name="speed", tasks={"model": {}})
     suite = SimpleNamespace(
         profiles={"smoke": None},
@@ -212,23 +212,28 @@ def test_claims_needing_a_dataset_follow_the_experiments():
         claims=[
             SimpleNamespace(id="acc.mean", experiment="main", treatment={"method": "gtn"}, baseline=None),
             SimpleNamespace(id="acc.ECG", experiment="main", treatment={"method": "gtn", "task": "ECG"}, baseline=None),
+            SimpleNamespace(id="acc.pair", experiment="main", treatment={"task": ["ECG", "x"]}, baseline={}),
             SimpleNamespace(id="speed", experiment="speed", treatment={"method": "gtn"}, baseline=None),
         ],
     )
     tasks = cli._tasks_by_experiment(suite)
-    assert cli._claims_needing(suite, "ECG", tasks) == ("acc.mean", "acc.ECG")
+    assert cli._claims_needing(suite, "ECG", tasks) == ("acc.mean", "acc.ECG", "acc.pair")
     assert cli._claims_needing(suite, "Libras", tasks) == ("acc.mean",)
-    assert cli._claims_needing(suite, "Wafer", tasks) == ()
+    assert cli._claims_needing(suite, "movielens-100k", tasks) == ("acc.mean",)  # names match loosely
+    assert cli._claims_needing(suite, "Wafer", tasks) is None  # no task names it: unknown, not "none"
+    assert cli._claims_needing(suite, "ERing", tasks) is None  # a one-letter argument is no match
 
 
-def test_a_suite_or_dataset_name_fetches_what_the_suite_declares(testfam, server, monkeypatch, tmp_path, capsys):
-    used = cli.Entry("Good", "tiny", ("testfam/good.txt",), "test")
+def test_a_suite_or_dataset_name_fetches_its_data_folders(testfam, server, monkeypatch, tmp_path, capsys):
+    other = cli.Entry("Other", "tiny", ("testfam/sub/other.txt",), "test")
     model = cli.Entry("tiny-model", "tiny", (), "pip package", package="claimbench_no_such_package")
-    monkeypatch.setattr(cli, "suite_entries", lambda: ([used, model], []))
+    good = cli.Entry("Good", "small", ("testfam/good.txt",), "test")
+    monkeypatch.setattr(cli, "suite_entries", lambda: ([other, model, good], []))
     dest = tmp_path / "data"
     assert claimbench_data("fetch", "tiny", "--mirror", server, "--data-dir", str(dest), "--no-progress") == 0
-    assert files_under(dest) == {"testfam/good.txt": GOOD["testfam/good.txt"]}
+    assert files_under(dest) == {"testfam/sub/other.txt": GOOD["testfam/sub/other.txt"]}
     assert "tiny-model: carried by the pip package claimbench_no_such_package" in capsys.readouterr().out
-    (dest / "testfam/good.txt").unlink()
-    assert claimbench_data("fetch", "Good", "--mirror", server, "--data-dir", str(dest), "--no-progress") == 0
-    assert files_under(dest) == {"testfam/good.txt": GOOD["testfam/good.txt"]}
+    # A dataset brings its whole folder: testfam/ also holds bad.txt, gone.txt and zipped.txt.
+    assert claimbench_data("fetch", "Good", "--mirror", server, "--data-dir", str(dest), "--no-progress") == 1
+    assert files_under(dest) == GOOD
+    assert "1 fetched and verified, 0 already here, 3 failed" in capsys.readouterr().out
