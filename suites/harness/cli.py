@@ -1,4 +1,4 @@
-"""`claimbench`: list suites, run them, rebuild reports, compare two results folders.
+"""`claimbench`: list suites, run them, rebuild reports, compare two results folders, get the data.
 
 Exit codes: 0 success; 1 a regression, a failed cell or unreadable results; 2 bad input.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 from tabulate import tabulate
@@ -15,12 +16,14 @@ from tabulate import tabulate
 from suites.data import ENV_VAR as DATA_ENV_VAR
 from suites.data import DatasetUnavailable, is_available, resolve_data_dir
 
+from . import provenance
 from .compare import FAIL, compare, render
 from .core import PROFILES
+from .judge import VERDICTS
 from .registry import UnknownSuite, entries, get_suite, implemented
 from .report import claims_table, rebuild_all, write_suite_report
-from .runner import RunOptions, UsageError, results_folder, run_suite
-from .store import ResultsCorrupt
+from .runner import LOG_FILE, RunOptions, UsageError, results_folder, run_suite
+from .store import ResultsCorrupt, read_runs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("list", help="suites, claims, profiles and datasets (and whether each is here)")
     listing.add_argument("suites", nargs="*", help="limit to these suites")
     listing.add_argument("--data-dir", help=f"data directory (default: ${DATA_ENV_VAR})")
+    listing.add_argument("--costs", action="store_true",
+                         help="cost per experiment: measured at quick, extrapolated to full")  # fmt: skip
+    listing.add_argument("--results-dir", type=Path, default=REPO_ROOT / "results")
 
     run = sub.add_parser("run", help="run suites at a profile, then write their reports")
     run.add_argument("suites", nargs="+", metavar="SUITE")
@@ -49,6 +55,18 @@ def _parser() -> argparse.ArgumentParser:
                      help="run on these datasets instead of the profile's (suites with a dataset list)")  # fmt: skip
     run.add_argument("--results-dir", type=Path, default=REPO_ROOT / "results")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    where = run.add_argument_group("where cells run (extra `cluster` for ray and slurm)")
+    where.add_argument("--executor", choices=("local", "ray", "slurm"), default="local",
+                       help="local processes (default), a Ray cluster, or Slurm through submitit")  # fmt: skip
+    where.add_argument("--ray-address", help="an existing Ray cluster (e.g. auto); default: start a local one")
+    where.add_argument("--partition", help="Slurm partition")
+    where.add_argument("--time-limit", type=int, default=60, metavar="MIN", help="Slurm time limit per job")
+    where.add_argument("--gpus-per-cell", type=int, help="Slurm GPUs per job (default: the experiment's)")
+    where.add_argument("--cells-per-job", type=int, default=1,
+                       help="Slurm: cells run one after another in one array job (many small cells)")  # fmt: skip
+    where.add_argument("--array-parallelism", type=int, help="Slurm: at most this many array jobs at once")
+    where.add_argument("--slurm-backend", choices=("slurm", "local"), default="slurm",
+                       help="local: submitit's local executor on this machine (for testing)")  # fmt: skip
 
     report = sub.add_parser("report", help="rebuild every report, and REPRODUCE.md beside results/, without rerunning")
     report.add_argument("--results-dir", type=Path, default=REPO_ROOT / "results")
@@ -57,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("before", type=Path)
     comp.add_argument("after", type=Path)
     comp.add_argument("--profile", action="append", default=[], help="limit to these profiles")
+    try:
+        from suites.data import cli as data_cli
+    except ImportError:  # the data command is optional: the harness runs without it
+        data_cli = None
+    if data_cli is not None:
+        data_cli.add_parser(sub)
     return parser
 
 
@@ -73,6 +97,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"{name}: {suite.title}{extra}\n  profiles: {', '.join(suite.profiles)}")
         print(tabulate([[c.id, c.source, c.paper_text, c.test, c.direction] for c in suite.claims],
                        headers=["claim", "source", "paper", "test", "direction"], tablefmt="simple"))  # fmt: skip
+        if args.costs:
+            print(cost_table(suite, args.results_dir))
         if suite.datasets:
             rows = []
             for d in suite.datasets:
@@ -81,6 +107,42 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(tabulate(rows, headers=["dataset", "here", "source"], tablefmt="simple"))
         print()
     return 0
+
+
+def cost_table(suite, results_dir: Path) -> str:
+    """Per experiment: cell time measured at quick, and full extrapolated from it (labelled as such)."""
+    folder = Path(results_dir) / suite.name / "quick"
+    rows = [r for r in read_runs(folder / "runs.csv", facts=False) if r["status"] in ("ok", "diverged")]
+    if not rows:
+        return f"costs: no quick results in {folder}; run `claimbench run {suite.name} --profile quick` first"
+    wall: dict[str, dict[tuple, float]] = {}
+    for r in rows:  # rows of one cell share its wall time
+        wall.setdefault(r["experiment"], {})[(r["task"], r["method"], r["params"], r["seed"])] = float(r["wall_s"])
+    try:
+        full = {e.name: e for e in suite.experiments("full")}
+    except Exception as exc:  # noqa: BLE001 - a profile that cannot be built is shown, not fatal
+        full, note = {}, f" (full profile not buildable here: {exc})"
+    else:
+        note = ""
+    table, totals = [], [0.0, 0.0]
+    for name, cells in wall.items():
+        mean = sum(cells.values()) / len(cells)
+        n_full = len(full[name].cells(suite.name, 0)) if name in full else 0
+        estimate = mean * n_full
+        totals[0] += sum(cells.values())
+        totals[1] += estimate
+        table.append([name, len(cells), f"{mean:.2f}", f"{sum(cells.values()) / 60:.1f}", n_full,
+                      f"{estimate / 3600:.2f}" if n_full else "-"])  # fmt: skip
+    table.append(["total", "", "", f"{totals[0] / 60:.1f}", "", f"{totals[1] / 3600:.2f}"])
+    headers = ["experiment", "quick cells", "quick s/cell (measured)", "quick min (measured)", "full cells",
+               "full h (EXTRAPOLATED)"]  # fmt: skip
+    machine = provenance.describe(folder).split(" Packages:")[0]
+    return (
+        tabulate(table, headers=headers, tablefmt="simple")
+        + f"\nMeasured at quick: {machine}\nExtrapolated, not measured: full h = full cells x quick's mean cell time."
+        " Full cells are larger (models, data, epochs), so read it as a lower bound per CPU; on a GPU it may be"
+        f" less.{note}"
+    )
 
 
 def _dataset_here(dataset, data_dir: str | None) -> bool:
@@ -95,20 +157,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     suites = [get_suite(name) for name in args.suites]  # fail on a bad name before running anything
     if args.data_dir:
         os.environ[DATA_ENV_VAR] = args.data_dir  # worker processes resolve data through it too
-    if args.no_progress:
-        os.environ["TQDM_DISABLE"] = "1"  # also the bars of libraries (transformers' weight loading)
+    # Libraries' own bars (transformers' weight loading) would tear the suite's bar: off, everywhere
+    # (worker processes inherit it). The suite's bar sets `disable` itself and is unaffected.
+    os.environ["TQDM_DISABLE"] = "1"
     if any(f for s in suites for d in s.datasets if d.package is None for f in d.files):
         try:
             resolve_data_dir(args.data_dir)
         except DatasetUnavailable as exc:
             raise UsageError(str(exc)) from exc
-    failed = 0
+    cluster = {"ray_address": args.ray_address, "partition": args.partition, "time_min": args.time_limit,
+               "gpus": args.gpus_per_cell, "cells_per_job": args.cells_per_job,
+               "array_parallelism": args.array_parallelism, "slurm_backend": args.slurm_backend}  # fmt: skip
+    failed, summary, logs = 0, [], []
     for suite in suites:
         options = RunOptions(
             profile=args.profile, seeds=args.seeds, base_seed=args.base_seed, device=args.device,
             data_dir=args.data_dir, jobs=args.jobs, threads=args.threads, only=tuple(args.only), fresh=args.fresh,
             results_dir=args.results_dir, show_progress=not args.no_progress,
             overrides={"datasets": args.dataset} if args.dataset else {},
+            executor=args.executor, cluster=cluster,
         )  # fmt: skip
         store, tally = run_suite(suite, options)
         judged = write_suite_report(suite, args.profile, args.results_dir)
@@ -116,16 +183,39 @@ def cmd_run(args: argparse.Namespace) -> int:
         folder = results_folder(options, suite)
         print(f"\n{suite.name} / {args.profile}: " + ", ".join(f"{n} {s}" for s, n in tally.items() if n))
         print(claims_table(shown))
-        print(f"results: {folder}/runs.csv, claims.json, report.md")
+        print(f"results: {folder}/runs.csv, provenance.json, claims.json, report.md")
+        warn_if_dirty(folder)
         failed += tally.get("error", 0)
+        verdicts = Counter(c["verdict"] for c in shown)
+        summary.append([f"{suite.name}/{args.profile}", len(shown), *(verdicts.get(v, 0) for v in VERDICTS)])
+        logs.append(folder / LOG_FILE)
+    print("\nSummary of verdicts:")
+    print(tabulate(summary, headers=["suite/profile", "claims", *VERDICTS], tablefmt="github"))
+    for log in logs:
+        if log.exists():
+            print(f"library warnings and messages of the cells: {log}")
     if failed:
         print(f"\n{failed} cell(s) failed; their tracebacks are in runs.csv (status=error). A rerun retries them.")
     return 1 if failed else 0
 
 
+def warn_if_dirty(*folders: Path) -> int:
+    """Say loudly which results came from a tree with uncommitted changes; returns how many."""
+    dirty = [f for f in folders if provenance.is_dirty(f)]
+    for folder in dirty:
+        sha = (provenance.read(folder) or {}).get("git_sha", "unknown")
+        print(
+            f"WARNING: {folder} was produced from a working tree with UNCOMMITTED CHANGES (on top of {sha}); "
+            "no commit reproduces these numbers. Commit, then rerun with --fresh.",
+            file=sys.stderr,
+        )
+    return len(dirty)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     for path in rebuild_all(args.results_dir):
         print(f"wrote {path}")
+    warn_if_dirty(*sorted(p.parent for p in Path(args.results_dir).glob("*/*/runs.csv")))
     return 0
 
 
@@ -134,6 +224,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if not folder.is_dir():
             raise UsageError(f"results folder {folder} does not exist")
     diffs, compared = compare(args.before, args.after, tuple(args.profile) or None)
+    warn_if_dirty(*sorted(p.parent for folder in (args.before, args.after) for p in folder.glob("*/*/runs.csv")))
     print(render(diffs, compared))
     if compared == 0:
         print("nothing to compare: no suite/profile with claims.json in the first folder")
@@ -146,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     args = _parser().parse_args(argv)
     handlers = {"list": cmd_list, "run": cmd_run, "report": cmd_report, "compare": cmd_compare}
+    if args.command == "data":
+        from suites.data import cli as data_cli
+
+        handlers["data"] = data_cli.run
     try:
         return handlers[args.command](args)
     except (UsageError, UnknownSuite) as exc:

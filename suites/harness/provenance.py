@@ -1,15 +1,31 @@
-"""Where a number came from: code version, packages, hardware. Stamped on every row."""
+"""Where a number came from: the code (git), the packages and the machine, once per results folder.
+
+Each results folder holds one `provenance.json` beside its runs.csv, the way asv writes one
+machine.json: the code state of the driver (git sha, dirty flag), and one entry per distinct
+environment that ran cells (host, packages, device, CPU/GPU model, threads). When cells ran in more
+than one environment (a cluster, or a resume on another machine), `cells` names the environment of
+each cell; otherwise every cell ran in the only one, and the file says so by omitting `cells`.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import platform
+import re
+import socket
 import subprocess
+from collections.abc import Mapping
 from functools import cache
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
-TRACKED_PACKAGES = ("torch", "numpy", "scipy", "pandas", "statsmodels", "transformers", "aeon", "scikit-learn", "peft")
 REPO_ROOT = Path(__file__).resolve().parents[2]
+FILE = "provenance.json"
+SCHEMA_VERSION = 1
+NOT_TRACKED_EXTRAS = ("test", "all", "cluster")  # tools, not what computes a number
 
 
 def _git(*args: str) -> str:
@@ -31,15 +47,50 @@ def git_state() -> tuple[str, bool]:
     return sha, bool(status)
 
 
+def _requirement_name(requirement: str) -> tuple[str, str | None]:
+    """('ray', 'cluster') from 'ray[default]; extra == "cluster"'."""
+    spec, _, marker = requirement.partition(";")
+    name = re.split(r"[\s\[<>=!~;]", spec.strip(), maxsplit=1)[0]
+    extra = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", marker)
+    return name, extra.group(1) if extra else None
+
+
 @cache
-def package_versions() -> str:
-    found = []
-    for name in TRACKED_PACKAGES:
+def tracked_packages() -> tuple[str, ...]:
+    """The packages that compute numbers: claimbench's dependencies and its suites' extras.
+
+    Read from pyproject.toml in a source checkout (the installed metadata may predate an edit of
+    it), else from the installed distribution's metadata. Adding a suite's extra tracks its packages.
+    """
+    requirements: list[str] = []
+    pyproject = REPO_ROOT / "pyproject.toml"
+    if pyproject.exists():
+        import tomllib
+
+        project = tomllib.loads(pyproject.read_text())["project"]
+        requirements += project.get("dependencies", [])
+        for extra, items in project.get("optional-dependencies", {}).items():
+            requirements += [f'{item}; extra == "{extra}"' for item in items]
+    else:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            requirements += metadata.requires("claimbench") or []
+    names = []
+    for requirement in requirements:
+        name, extra = _requirement_name(requirement)
+        if extra not in NOT_TRACKED_EXTRAS and name != "claimbench" and name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+@cache
+def package_versions() -> dict[str, str]:
+    found = {}
+    for name in tracked_packages():
         try:
-            found.append(f"{name}={metadata.version(name)}")
+            found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-    return ";".join(found)
+    return found
 
 
 @cache
@@ -61,14 +112,89 @@ def gpu_model(device: str) -> str:
     return torch.cuda.get_device_name(torch.device(device)) if torch.cuda.is_available() else "unavailable"
 
 
-def stamp(device: str, threads: int) -> dict[str, object]:
-    sha, dirty = git_state()
+def environment(device: str, threads: int) -> dict[str, Any]:
+    """Facts about the machine a cell runs on; computed where the cell runs (a worker, on a cluster)."""
     return {
-        "git_sha": sha,
-        "git_dirty": int(dirty),
-        "versions": package_versions(),
+        "host": socket.gethostname(),
+        "python": platform.python_version(),
+        "packages": package_versions(),
         "device": device,
         "cpu": cpu_model(),
         "gpu": gpu_model(device),
         "threads": threads,
     }
+
+
+def environment_id(env: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(env, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def cell_id(key: tuple) -> str:
+    """A readable, unambiguous name of a cell key (experiment, task, method, params, seed)."""
+    return json.dumps(list(key), separators=(",", ":"))
+
+
+def read(folder: Path) -> dict[str, Any] | None:
+    """The folder's provenance.json, or None when there is none (results from before it existed)."""
+    path = Path(folder) / FILE
+    if not path.exists():
+        return None
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        from .store import ResultsCorrupt
+
+        raise ResultsCorrupt(f"{path} is not valid JSON ({exc}); restore it from git or rerun the suite") from exc
+    return document
+
+
+def document(code: Mapping[str, Any], environments: Mapping[str, Mapping], cells: Mapping[str, str]) -> dict:
+    """The provenance.json content; `cells` is written only when more than one environment ran cells."""
+    used = sorted(set(cells.values()))
+    doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, **code, "environments": {e: environments[e] for e in used}}
+    if len(used) > 1:
+        doc["cells"] = dict(sorted(cells.items()))
+    return doc
+
+
+def code_state() -> dict[str, Any]:
+    sha, dirty = git_state()
+    return {"git_sha": sha, "git_dirty": dirty}
+
+
+def is_dirty(folder: Path) -> bool:
+    doc = read(folder)
+    return bool(doc and doc.get("git_dirty"))
+
+
+def row_facts(folder: Path) -> dict[tuple, dict[str, Any]] | dict[None, dict[str, Any]]:
+    """cell key -> the environment that ran it ({None: env} when one environment ran every cell)."""
+    doc = read(folder)
+    if not doc:
+        return {}
+    code = {"git_sha": doc.get("git_sha", "unknown"), "git_dirty": int(bool(doc.get("git_dirty")))}
+    envs = {k: {**code, **v} for k, v in doc.get("environments", {}).items()}
+    if "cells" not in doc:
+        return {None: next(iter(envs.values()))} if envs else {}
+    return {tuple(json.loads(c)): envs[e] for c, e in doc["cells"].items() if e in envs}
+
+
+def describe(folder: Path) -> str:
+    """One line for a report: code, device, hardware, threads and packages of the folder's results."""
+    doc = read(folder)
+    if not doc:
+        return "Provenance: not recorded."
+    envs = list(doc.get("environments", {}).values())
+    dirty = " (UNCOMMITTED CHANGES: no commit reproduces these numbers)" if doc.get("git_dirty") else ""
+    if not envs:
+        return f"Code: git {doc.get('git_sha')}{dirty}."
+    first = envs[0]
+    hardware = sorted({e["gpu"] or e["cpu"] for e in envs})
+    threads = sorted({str(e["threads"]) for e in envs})
+    hosts = sorted({e.get("host") or "" for e in envs} - {""})
+    where = f" on {len(hosts)} hosts" if len(hosts) > 1 else ""
+    packages = ", ".join(f"{k} {v}" for k, v in first.get("packages", {}).items())
+    return (
+        f"Code: git {doc.get('git_sha')}{dirty}. Device: {first['device']} ({'; '.join(hardware)}){where}, "
+        f"{'/'.join(threads)} thread(s) per cell. Packages: {packages}."
+    )

@@ -1,24 +1,29 @@
 """Expand a suite's grid into cells, run what is not finished, record every cell as it ends.
 
-A cell that raises becomes an error row (with its traceback) and the run goes on; a diverged
-training becomes a `diverged` row, which is a data point; a missing dataset becomes a `not_run`
-row with the loader's message. Cells run in parallel processes with `jobs > 1`; each cell seeds
-itself from its own seed, so the rows do not depend on `jobs`. Exclusive cells (timings, memory)
+A cell that raises becomes an error row (with its traceback and host) and the run goes on; a
+diverged training becomes a `diverged` row, which is a data point; a missing dataset becomes a
+`not_run` row with the loader's message. Where cells run is the executor's business (local
+processes, Ray, Slurm; see executors.py); the driver alone writes the results folder, one cell at a
+time as results arrive, so every executor resumes the same way. Each cell seeds itself from its own
+seed, so the rows depend neither on `jobs` nor on the executor. Exclusive cells (timings, memory)
 run afterwards, one at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import math
 import os
 import random
 import shutil
+import socket
+import sys
 import time
 import traceback
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
-from multiprocessing import get_context
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +34,25 @@ from suites.data import DatasetUnavailable
 
 from . import provenance
 from .core import Cell, Diverged, Experiment, RunContext, Suite
-from .registry import get_suite
 from .store import RunStore
 
 DEFAULT_BASE_SEED = 20211
+LOG_FILE = "run.log"
 
 
 class UsageError(ValueError):
     """Bad input from the user: the message names the problem and the fix."""
+
+
+def setting(settings: Any, name: str, default: Any = None) -> Any:
+    """A profile setting from a typed profile (dataclass) or a plain dict."""
+    if isinstance(settings, dict):
+        return settings.get(name, default)
+    return getattr(settings, name, default)
+
+
+def setting_names(settings: Any) -> list[str]:
+    return [f.name for f in fields(settings)] if is_dataclass(settings) else list(settings)
 
 
 @dataclass
@@ -53,16 +69,23 @@ class RunOptions:
     results_dir: Path = Path("results")
     show_progress: bool = True
     overrides: dict[str, Any] = field(default_factory=dict)  # profile settings, e.g. {"datasets": [...]}
+    executor: str = "local"  # local | ray | slurm
+    cluster: dict[str, Any] = field(default_factory=dict)  # executor options (ray_address, partition, ...)
 
     def setting_overrides(self) -> dict[str, Any]:
         return {**self.overrides, **({"seeds": self.seeds} if self.seeds is not None else {})}
 
-    def resolved_threads(self, settings: Mapping[str, Any]) -> int:
-        """--threads, else the profile's `threads` setting, else cores / jobs."""
-        return self.threads or settings.get("threads") or max(1, (os.cpu_count() or 1) // self.jobs)
+    def resolved_threads(self, settings: Any) -> int:
+        """--threads, else the profile's `threads` setting, else cores / jobs (one per cell's CPU elsewhere)."""
+        if self.threads or setting(settings, "threads"):
+            return int(self.threads or setting(settings, "threads"))
+        return max(1, (os.cpu_count() or 1) // self.jobs) if self.executor == "local" else 0
 
 
-def validate(suite: Suite, options: RunOptions) -> None:
+def validate(suite: Suite, options: RunOptions) -> Any:
+    """Check the options against the suite; returns the run's settings (resolved once)."""
+    from .executors import EXECUTORS
+
     if options.profile not in suite.profiles:
         raise UsageError(
             f"unknown profile {options.profile!r} for suite {suite.name}; choose one of {sorted(suite.profiles)}"
@@ -71,6 +94,8 @@ def validate(suite: Suite, options: RunOptions) -> None:
         raise UsageError(f"--jobs must be at least 1 (got {options.jobs})")
     if options.seeds is not None and options.seeds < 1:
         raise UsageError(f"--seeds must be at least 1 (got {options.seeds})")
+    if options.executor not in EXECUTORS:
+        raise UsageError(f"unknown executor {options.executor!r}; choose one of {', '.join(EXECUTORS)}")
     try:
         settings = suite.settings(options.profile, options.setting_overrides())
         if suite.check is not None and options.overrides:
@@ -83,16 +108,19 @@ def validate(suite: Suite, options: RunOptions) -> None:
         raise UsageError(f"unknown claim id(s) {unknown} in suite {suite.name}; known: {sorted(known)}")
     if not (options.device == "cpu" or options.device.startswith("cuda")):
         raise UsageError(f"unknown device {options.device!r}; use cpu or cuda")
-    if options.device.startswith("cuda"):
+    if options.device.startswith("cuda") and options.executor == "local":
         import torch
 
         if not torch.cuda.is_available():
             raise UsageError("--device cuda was asked for but torch sees no CUDA device; use --device cpu")
+    return settings
 
 
-def plan(suite: Suite, options: RunOptions) -> list[tuple[Experiment, Cell]]:
+def plan(suite: Suite, options: RunOptions, settings: Any = None) -> list[tuple[Experiment, Cell]]:
     """Every cell of the profile (restricted to the experiments of --only claims), in grid order."""
-    experiments = suite.experiments(options.profile, options.setting_overrides())
+    if settings is None:
+        settings = suite.settings(options.profile, options.setting_overrides())
+    experiments = suite.build(settings)
     if options.only:
         wanted = {suite.claim(c).experiment for c in options.only}
         experiments = [e for e in experiments if e.name in wanted]
@@ -101,7 +129,7 @@ def plan(suite: Suite, options: RunOptions) -> list[tuple[Experiment, Cell]]:
 
 def is_finite(value: Any) -> bool:
     try:
-        return math.isfinite(float(value))
+        return bool(np.all(np.isfinite(np.asarray(value, dtype=float))))
     except (TypeError, ValueError):
         return False
 
@@ -114,12 +142,45 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def run_cell(suite: Suite, experiment: Experiment, cell: Cell, options: RunOptions) -> list[dict[str, Any]]:
-    """Run one cell and return its rows; never raises for a failure of the cell itself."""
+@dataclass
+class CellResult:
+    """What a cell sends back to the driver: its rows, its per-unit arrays, where it ran, its log."""
+
+    rows: list[dict[str, Any]]
+    units: dict[str, np.ndarray] = field(default_factory=dict)
+    environment: dict[str, Any] | None = None
+    log: str = ""
+
+
+@contextlib.contextmanager
+def captured_output():
+    """Route a cell's prints, warnings and library log records into a buffer (for run.log).
+
+    Library loggers (transformers) hold their own stream handlers on the real stderr; those are
+    pointed at the buffer for the duration of the cell.
+    """
+    buffer = io.StringIO()
+    moved = []
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if type(handler) is logging.StreamHandler and handler.stream in (sys.stderr, sys.stdout):
+                moved.append((handler, handler.setStream(buffer)))
+    try:
+        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+            yield buffer
+    finally:
+        for handler, stream in moved:
+            handler.setStream(stream)
+
+
+def execute(experiment: Experiment, cell: Cell, options: RunOptions, settings: Any) -> CellResult:
+    """Run one cell where it is (driver or worker); never raises for a failure of the cell itself."""
     import torch
 
-    settings = suite.settings(options.profile, options.setting_overrides())
-    threads = options.resolved_threads(settings)
+    threads = options.resolved_threads(settings) or max(1, experiment.cpus)
     torch.set_num_threads(threads)
     ctx = RunContext(
         profile=options.profile,
@@ -127,46 +188,58 @@ def run_cell(suite: Suite, experiment: Experiment, cell: Cell, options: RunOptio
         device=options.device,
         data_dir=options.data_dir,
         threads=threads,
-        show_progress=options.show_progress and options.jobs == 1,
+        show_progress=False,  # one bar per suite, drawn by the driver; nested bars would tear it
     )
-    base = {
-        "suite": cell.suite, "experiment": cell.experiment, "task": cell.task, "method": cell.method,
-        "params": cell.params, "seed": cell.seed, **provenance.stamp(options.device, threads),
-    }  # fmt: skip
+    env = provenance.environment(options.device, threads)
+    base = {"experiment": cell.experiment, "task": cell.task, "method": cell.method, "params": cell.params,
+            "seed": cell.seed}  # fmt: skip
     missing = [r for r in experiment.requires if r == "cuda" and not options.device.startswith("cuda")]
     if missing:
-        return [{**base, "metric": "not_run", "value": float("nan"), "status": "not_run",
-                 "note": "needs a GPU (run with --device cuda)", "wall_s": 0.0}]  # fmt: skip
+        note = "needs a GPU (run with --device cuda)"
+        return CellResult([{**base, "metric": "not_run", "value": math.nan, "status": "not_run", "note": note,
+                            "wall_s": 0.0}], environment=env)  # fmt: skip
     seed_everything(cell.seed)
-    start = time.perf_counter()
-    try:
-        metrics = dict(experiment.run(cell, ctx))
-        status, note = "ok", ""
-    except Diverged as exc:
-        metrics = {**exc.metrics, "diverged": 1.0}
-        status, note = "diverged", str(exc)
-    except DatasetUnavailable as exc:
-        metrics, status, note = {"not_run": float("nan")}, "not_run", str(exc)
-    except Exception:  # noqa: BLE001 - any failure of a cell is recorded, and the run goes on
-        metrics, status, note = {"error": float("nan")}, "error", traceback.format_exc(limit=8)
-    wall = round(time.perf_counter() - start, 3)
+    where = "" if options.executor == "local" else f" [on host {socket.gethostname()}]"
+    with captured_output() as log:
+        start = time.perf_counter()
+        try:
+            metrics = dict(experiment.run(cell, ctx))
+            status, note = "ok", ""
+        except Diverged as exc:
+            metrics = {**exc.metrics, "diverged": 1.0}
+            status, note = "diverged", str(exc)
+        except DatasetUnavailable as exc:
+            metrics, status, note = {"not_run": math.nan}, "not_run", str(exc) + where
+        except Exception:  # noqa: BLE001 - any failure of a cell is recorded, and the run goes on
+            metrics = {"error": math.nan}
+            status, note = "error", traceback.format_exc(limit=8) + f"host: {socket.gethostname()}"
+        wall = round(time.perf_counter() - start, 3)
+    units = {}
+    for metric, value in metrics.items():
+        if isinstance(value, np.ndarray) or (hasattr(value, "shape") and getattr(value, "ndim", 0) > 0):
+            array = np.asarray(value, dtype=float)
+            if array.ndim not in (1, 2) or array.size == 0:
+                status, note = "error", f"metric {metric!r}: a per-unit array must be 1-D or 2-D and non-empty"
+                metrics[metric] = math.nan
+                continue
+            units[metric] = array
+            metrics[metric] = float(array.mean())
     if status == "ok":
-        bad = [m for m, v in metrics.items() if not is_finite(v)]
+        bad = [m for m, v in metrics.items() if not is_finite(v)] + [m for m, a in units.items() if not is_finite(a)]
         if not metrics:
-            metrics, status, note = {"error": float("nan")}, "error", "the run function returned no metrics"
+            metrics, status, note = {"error": math.nan}, "error", "the run function returned no metrics"
         elif bad:
             status, note = "error", f"non-finite metric(s) {bad}: a run function must raise Diverged instead"
-    return [
+    rows = [
         {**base, "metric": metric, "value": float(value), "status": status, "note": note, "wall_s": wall}
         for metric, value in metrics.items()
     ]
+    return CellResult(rows, units if status == "ok" else {}, env, log.getvalue())
 
 
-def _worker(suite_name: str, experiment_name: str, cell: Cell, options: RunOptions) -> list[dict[str, Any]]:
-    suite = get_suite(suite_name)
-    experiments = suite.experiments(options.profile, options.setting_overrides())
-    experiment = next(e for e in experiments if e.name == experiment_name)
-    return run_cell(suite, experiment, cell, options)
+def run_cell(suite: Suite, experiment: Experiment, cell: Cell, options: RunOptions) -> list[dict[str, Any]]:
+    """The rows of one cell, run here (for tests and tools that drive a single cell)."""
+    return execute(experiment, cell, options, suite.settings(options.profile, options.setting_overrides())).rows
 
 
 def results_folder(options: RunOptions, suite: Suite) -> Path:
@@ -175,9 +248,13 @@ def results_folder(options: RunOptions, suite: Suite) -> Path:
 
 def run_suite(suite: Suite, options: RunOptions) -> tuple[RunStore, dict[str, int]]:
     """Run every unfinished cell of the suite's profile; returns the store and a status tally."""
-    validate(suite, options)
-    cells = plan(suite, options)
-    store = RunStore(results_folder(options, suite) / "runs.csv", order=[c.key for _, c in cells])
+    from .executors import make_executor
+
+    settings = validate(suite, options)
+    executor = make_executor(options)  # a missing extra fails here, before anything is written
+    cells = plan(suite, options, settings)
+    folder = results_folder(options, suite)
+    store = RunStore(folder / "runs.csv", order=[c.key for _, c in cells])
     if options.fresh and store.path.exists():
         # Set the old rows aside first, so an interrupted fresh run resumes as a fresh run.
         shutil.copyfile(store.path, store.path.with_name("runs.previous.csv"))
@@ -185,30 +262,31 @@ def run_suite(suite: Suite, options: RunOptions) -> tuple[RunStore, dict[str, in
     done = store.finished()
     pending = [(e, c) for e, c in cells if c.key not in done]
     tally = {"skipped (finished before)": len(cells) - len(pending)}
-    shared = [(e, c) for e, c in pending if not e.exclusive]
-    alone = [(e, c) for e, c in pending if e.exclusive]
+    log_path = folder / LOG_FILE
+    folder.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(total=len(pending), desc=f"{suite.name}/{options.profile}", disable=not options.show_progress,
+               unit="cell", dynamic_ncols=True)  # fmt: skip
 
-    bar = tqdm(total=len(pending), desc=f"{suite.name}/{options.profile}", disable=not options.show_progress)
+    def started(experiment: Experiment) -> None:
+        bar.set_postfix_str(experiment.name, refresh=True)
 
-    def finish(cell: Cell, rows: list[dict[str, Any]]) -> None:
-        store.record(cell, rows)
+    def finish(cell: Cell, result: CellResult) -> None:
+        store.record(cell, result.rows, result.units, result.environment)
+        rows = result.rows
         status = rows[0]["status"] if rows else "ok"
         tally[status] = tally.get(status, 0) + 1
-        if status in ("error", "diverged"):
+        if result.log.strip():
+            with open(log_path, "a", encoding="utf-8") as fh:
+                fh.write(f"--- {cell.label()}\n{result.log.rstrip()}\n")
+        if status == "error":  # a diverged training is a data point, counted in the summary
             bar.write(f"{status}: {cell.label()}: {rows[0]['note'].strip().splitlines()[-1]}")
         bar.update(1)
 
     try:
-        if options.jobs > 1 and len(shared) > 1:
-            with ProcessPoolExecutor(max_workers=options.jobs, mp_context=get_context("spawn")) as pool:
-                futures = {pool.submit(_worker, suite.name, e.name, c, options): c for e, c in shared}
-                for future in as_completed(futures):
-                    finish(futures[future], future.result())
-        else:
-            for e, c in shared:
-                finish(c, run_cell(suite, e, c, options))
-        for e, c in alone:
-            finish(c, run_cell(suite, e, c, options))
+        with open(log_path, "a", encoding="utf-8") as fh:
+            fh.write(f"=== {suite.name}/{options.profile}: {len(pending)} cell(s) with executor {options.executor}, "
+                     f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n")  # fmt: skip
+        executor.run(pending, settings, started, finish)
     finally:
         bar.close()
     return store, tally

@@ -74,9 +74,14 @@ def test_list_shows_claims_and_unimplemented_suites():
 def test_run_writes_tidy_rows_with_provenance(smoke_results):
     table = rows(smoke_results)
     assert len(cells(table)) == TINY_CELLS["smoke"]
-    for row in table:
-        assert row["git_sha"] and row["versions"] and row["cpu"] and row["device"] == "cpu"
-        assert int(row["threads"]) >= 1 and float(row["wall_s"]) >= 0
+    # runs.csv holds only what varies by row; the code and the machine are in provenance.json, once.
+    assert list(table[0]) == ["experiment", "task", "method", "params", "seed", "metric", "value", "status", "note",
+                              "wall_s"]  # fmt: skip
+    assert all(float(row["wall_s"]) >= 0 for row in table)
+    doc = json.loads((smoke_results / "tiny" / "smoke" / "provenance.json").read_text())
+    assert doc["git_sha"] and isinstance(doc["git_dirty"], bool) and "cells" not in doc
+    (env,) = doc["environments"].values()
+    assert env["cpu"] and env["device"] == "cpu" and env["threads"] >= 1 and "torch" in env["packages"]
     diverged = [r for r in table if r["status"] == "diverged"]
     assert {r["method"] for r in diverged} == {"unstable"}
     assert {r["metric"] for r in diverged} == {"steps", "diverged"}
@@ -272,3 +277,42 @@ def test_fresh_reruns_finished_cells_and_keeps_the_old_rows(smoke_results, tmp_p
     assert "skipped" not in summary and "6 diverged" in summary
     assert (results / "tiny" / "smoke" / "runs.previous.csv").read_text() == before
     assert len(cells(rows(results))) == TINY_CELLS["smoke"]
+
+
+def test_console_ends_with_the_verdicts_and_names_the_log(smoke_results, tmp_path):
+    out = claimbench("run", "tiny", "--profile", "smoke", "--results-dir", str(tmp_path), "--no-progress").stdout
+    summary = out[out.index("Summary of verdicts") :]
+    assert "| tiny/smoke" in summary and "reproduced" in summary
+    log = tmp_path / "tiny" / "smoke" / "run.log"
+    assert f"library warnings and messages of the cells: {log}" in out and log.exists()
+
+
+def test_report_and_compare_warn_about_a_dirty_tree(smoke_results, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(smoke_results, results)
+    path = results / "tiny" / "smoke" / "provenance.json"
+    assert "UNCOMMITTED" not in claimbench("report", "--results-dir", str(results)).stderr
+    document = json.loads(path.read_text())
+    path.write_text(json.dumps({**document, "git_dirty": True}))
+    for proc in (
+        claimbench("report", "--results-dir", str(results)),
+        claimbench("compare", str(smoke_results), str(results)),
+    ):
+        assert "WARNING" in proc.stderr and "UNCOMMITTED CHANGES" in proc.stderr and "tiny/smoke" in proc.stderr
+
+
+def test_list_costs_measures_quick_and_extrapolates_full(smoke_results, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(smoke_results / "tiny" / "smoke", results / "tiny" / "quick")  # smoke rows stand in for quick
+    out = claimbench("list", "tiny", "--costs", "--results-dir", str(results)).stdout
+    assert "EXTRAPOLATED" in out and "measured" in out
+    walls = {}
+    for r in rows(results, "quick"):
+        if r["status"] in ("ok", "diverged"):
+            walls.setdefault(r["experiment"], {})[(r["task"], r["method"], r["seed"])] = float(r["wall_s"])
+    line = next(ln for ln in out.splitlines() if ln.startswith("estimate "))
+    name, quick_cells, per_cell, _, full_cells, full_h = line.split()
+    assert int(quick_cells) == 24 and int(full_cells) == 2 * 4 * 10  # the full profile has 10 seeds
+    mean = sum(walls["estimate"].values()) / 24
+    assert float(full_h) == pytest.approx(mean * 80 / 3600, abs=0.005)
+    assert "no quick results" in claimbench("list", "tiny", "--costs", "--results-dir", str(tmp_path / "none")).stdout
