@@ -49,6 +49,9 @@ class Claim:
     - measurement: reported with its interval, no verdict (not a claim of the paper, or a
       quantity that cannot fail by construction).
 
+    With several baseline methods (`baseline={"method": [...]}`), each unit's baseline is the best
+    of them in that unit (`better` says which way is better).
+
     `unit` names the columns of one independent unit: ("task", "seed") when training runs are
     the units, ("task",) when datasets are (seeds are averaged inside), ("task", "element") to
     pair per-unit arrays (users, examples) element by element. `family` groups claims whose

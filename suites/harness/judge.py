@@ -427,9 +427,21 @@ def collect(claim: Claim, frame: pd.DataFrame, units: UnitsLoader | None = None)
         return ClaimData(t, None, treated)
     if claim.test in ("friedman", "spread"):  # many methods: the test pivots the rows itself
         return ClaimData(t, None, pd.concat([treated, base]))
-    b = base.groupby(key)["value"].mean() if not base.empty else pd.Series(dtype=float)
+    b = _baseline_per_unit(claim, base, key)
     common = t.index.intersection(b.index)
     return ClaimData(t.loc[common], b.loc[common], pd.concat([treated, base]))
+
+
+def _baseline_per_unit(claim: Claim, base: pd.DataFrame, key: list[str]) -> pd.Series:
+    """The baseline of each unit; with several baseline methods, the best of them in that unit
+    (the strongest comparator: "non-inferior to the best baseline")."""
+    if base.empty:
+        return pd.Series(dtype=float)
+    per_method = base.groupby([*key, "method"])["value"].mean()
+    if per_method.index.get_level_values("method").nunique() == 1:
+        return per_method.droplevel("method")
+    best = per_method.groupby(level=key).max if claim.better == "higher" else per_method.groupby(level=key).min
+    return best()
 
 
 # --------------------------------------------------------------------------------------------

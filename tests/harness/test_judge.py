@@ -314,3 +314,13 @@ def test_spread_flat_and_not_flat():
               baseline=None, unit=("task",))  # fmt: skip
     assert judge([c], flat)[0]["verdict"] == REPRODUCED
     assert judge([c], steep)[0]["verdict"] == NOT_REPRODUCED
+
+
+def test_several_baselines_mean_the_best_of_them_per_unit():
+    rows = [row("a", f"t{i}", 1, 10.0) for i in range(3)]
+    rows += [row("b", f"t{i}", 1, v) for i, v in enumerate([9.0, 12.0, 8.0])]
+    rows += [row("c", f"t{i}", 1, v) for i, v in enumerate([11.0, 7.0, 9.5])]
+    c = claim(baseline={"method": ["b", "c"]}, unit=("task",))
+    data = collect(c, frame_of(rows))
+    assert list(data.baseline) == [11.0, 12.0, 9.5]
+    assert list(collect(c.variant(better="lower"), frame_of(rows)).baseline) == [9.0, 7.0, 8.0]
