@@ -69,10 +69,10 @@ def _get(url: str, target: Path, label: str, progress: bool, check: str | None) 
     try:
         response = urllib.request.urlopen(url, timeout=TIMEOUT_S)
     except urllib.error.HTTPError as exc:
-        raise FetchError(_not_there(url, check, f"HTTP {exc.code} {exc.reason}")) from None
+        raise FetchError(_not_there(url, check, f"HTTP {exc.code} {exc.reason}", exc.code == 404)) from None
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, FileNotFoundError):
-            raise FetchError(_not_there(url, check, "no such file")) from None
+            raise FetchError(_not_there(url, check, "no such file", True)) from None
         raise Offline(f"cannot reach {url} ({exc.reason}): {NO_NETWORK}") from None
     except OSError as exc:  # timeouts and resets outside URLError
         raise Offline(f"cannot reach {url} ({exc}): {NO_NETWORK}") from None
@@ -97,10 +97,10 @@ def _get(url: str, target: Path, label: str, progress: bool, check: str | None) 
             os.unlink(tmp)
 
 
-def _not_there(url: str, relpath: str | None, why: str) -> str:
+def _not_there(url: str, relpath: str | None, why: str, absent: bool) -> str:
     what = relpath or url.rsplit("/", 1)[-1]
     hint = f" {fix_hint(relpath)}" if relpath else ""
-    return f"{what}: not found at {url} ({why}).{hint}"
+    return f"{what}: {'not found at' if absent else 'could not be downloaded from'} {url} ({why}).{hint}"
 
 
 def _verify_download(path: Path, relpath: str, url: str) -> None:
@@ -135,6 +135,8 @@ def _extract(zipped: Path, download: Download, files: list[str], root: Path) -> 
                 os.replace(tmp, target)
             except FetchError as exc:
                 problems.append(str(exc))
+            except (zipfile.BadZipFile, OSError) as exc:  # a damaged member (CRC error) or a full disk
+                problems.append(f"{relpath}: extracting it from {download.url} failed ({exc}); run fetch again")
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)

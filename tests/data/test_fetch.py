@@ -52,6 +52,17 @@ def server(tmp_path):
         def log_message(self, *args):  # keep pytest's output clean
             pass
 
+        def do_GET(self):
+            if not self.path.startswith("/cut/"):
+                return super().do_GET()
+            # A connection that drops mid-file: promises 1000 bytes, sends 10, closes.
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"0123456789")
+            self.wfile.flush()
+            self.close_connection = True
+
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -108,6 +119,15 @@ def test_corrupt_download_is_reported_and_nothing_is_left(testfam, server, tmp_p
     assert "so it was not written" in out
     assert files_under(dest) == {}  # neither the file nor a temporary .part copy
     assert list(dest.iterdir()) == []  # and no folder made for it
+
+
+def test_a_download_cut_short_leaves_nothing(testfam, server, tmp_path, capsys):
+    dest = tmp_path / "data"
+    mirror = f"{server}/cut"
+    assert claimbench_data("fetch", *GOOD, "--mirror", mirror, "--data-dir", str(dest), "--no-progress") == 1
+    out = capsys.readouterr().out
+    assert "testfam/good.txt: download cut short (10 of 1000 bytes); run fetch again" in out
+    assert files_under(dest) == {} and list(dest.iterdir()) == []
 
 
 def test_missing_file_gives_a_clear_error(testfam, server, tmp_path, capsys):
