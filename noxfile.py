@@ -1,4 +1,4 @@
-"""Sessions: tests (default), lint, reproduce, regression, report, bench.
+"""Sessions: tests (default), lint, reproduce, regression, report, bench, data.
 
 All sessions share one environment, `.venv` (or $CLAIMBENCH_VENV), created on first use with
 `pip install -e .[all]` and reinstalled only when pyproject.toml changes: installing torch,
@@ -96,6 +96,12 @@ def reproduce(session: nox.Session) -> None:
         else []
     )
     claimbench(session, python, "report", *where)
+
+
+@nox.session(default=False)
+def data(session: nox.Session) -> None:
+    """`claimbench data list|verify|fetch` (default: list), e.g. `nox -s data -- fetch --mirror URL`."""
+    claimbench(session, environment(session), "data", *(session.posargs or ["list"]))
 
 
 @nox.session(default=False)
