@@ -97,7 +97,7 @@ def suite_entries() -> tuple[list[Entry], list[str]]:
             continue
         tasks = _tasks_by_experiment(suite)
         for spec in suite.datasets:
-            claims = _claims_needing(suite, spec.name, tasks)
+            claims = _claims_needing(suite, spec.name, tasks, tuple(getattr(spec, "experiments", ())))
             entries.append(Entry(spec.name, name, tuple(spec.files), spec.source, spec.package, claims))
     return entries, notes
 
@@ -118,19 +118,22 @@ def _tasks_by_experiment(suite) -> dict[str, set[str]]:
     return found
 
 
-def _claims_needing(suite, dataset: str, tasks: dict[str, set[str]]) -> tuple[str, ...] | None:
+def _claims_needing(
+    suite, dataset: str, tasks: dict[str, set[str]], declared: tuple[str, ...] = ()
+) -> tuple[str, ...] | None:
     """Claims whose experiment runs on `dataset` and that do not pin another task; None if no task names it.
 
-    Task names match loosely ("movielens" runs on "movielens-100k").
+    The experiments a DatasetSpec declares decide; otherwise task names match loosely ("movielens"
+    runs on "movielens-100k").
     """
-    using = {exp for exp, names in tasks.items() if any(_same(dataset, n) for n in names)}
+    using = set(declared) or {exp for exp, names in tasks.items() if any(_same(dataset, n) for n in names)}
     if not using:
         return None
     needing = []
     for claim in suite.claims:
         sides = (getattr(claim, "treatment", None) or {}, getattr(claim, "baseline", None) or {})
         pinned = [t for side in sides for t in _as_list(side.get("task"))]
-        if claim.experiment in using and (not pinned or any(_same(dataset, t) for t in pinned)):
+        if claim.experiment in using and (declared or not pinned or any(_same(dataset, t) for t in pinned)):
             needing.append(claim.id)
     return tuple(needing)
 

@@ -286,6 +286,7 @@ class DatasetSpec:
     files: tuple[str, ...]
     source: str
     package: str | None = None  # pip package that carries the data instead of the data dir
+    experiments: tuple[str, ...] = ()  # experiments that read it (for `claimbench data list`); () = found by task name
 
 
 FigureFn = Callable[[Any, list[dict], Path], list[Path]]
