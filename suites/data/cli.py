@@ -133,7 +133,7 @@ def _claims_needing(
     for claim in suite.claims:
         sides = (getattr(claim, "treatment", None) or {}, getattr(claim, "baseline", None) or {})
         pinned = [t for side in sides for t in _as_list(side.get("task"))]
-        if claim.experiment in using and (declared or not pinned or any(_same(dataset, t) for t in pinned)):
+        if claim.experiment in using and (not pinned or any(_same(dataset, t) for t in pinned)):
             needing.append(claim.id)
     return tuple(needing)
 
