@@ -1,0 +1,100 @@
+"""Seconds per training epoch of our GTN at the official code's configuration, against the official loop.
+
+    python tests/bench/bench_gtn.py --out results/bench/gtn.md [--epochs 2] [--threads 2]
+
+Configuration (the released run.py): d_model 512, d_hidden 1024, q = v = 8, 8 heads, 8 encoders per
+tower, dropout 0.2, Adagrad lr 1e-4, batch 3, the step-wise mask in training. Both our variants
+are timed: `official` (the released architecture) and `paper` (with the Linear(T*d -> d) + tanh per
+tower the paper's text describes). Data: ECG (Baydogan's .mat) and JapaneseVowels (UEA), z-scored
+and zero padded as the suite reads them, from $CLAIMBENCH_DATA.
+
+Reference: the official loop (its own run.py, one seed, 2 CPU cores, this class of machine) took
+6.2 s per epoch on ECG and 8.8 s on JapaneseVowels (docs: /work/shared/papers/gtn.md). Target:
+faster. One warm-up epoch is run and not counted; the table reports the median of the timed epochs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root, so `impl` imports when run as a script
+
+from impl.gtn import GTN, GTNConfig  # noqa: E402
+from suites.data.timeseries import load, normalise_per_channel  # noqa: E402
+from suites.harness.provenance import cpu_model  # noqa: E402
+
+OFFICIAL_S_PER_EPOCH = {"ECG": 6.2, "JapaneseVowels": 8.8}
+SIZE = dict(d_model=512, d_hidden=1024, n_heads=8, d_qk=8, d_v=8, n_layers=8, dropout=0.2)
+VARIANTS = {
+    "official": dict(variant="official", mask=False, causal=True, causal_eval=False),
+    "paper": dict(variant="paper", mask=True, causal=True),
+}
+
+
+def epoch_seconds(name: str, variant: dict, epochs: int, data_dir: str | None) -> list[float]:
+    ds = normalise_per_channel(load(name, data_dir))
+    torch.manual_seed(0)
+    model = GTN(GTNConfig(n_channels=ds.n_channels, n_steps=ds.n_steps, n_classes=ds.n_classes, **SIZE, **variant))
+    opt = torch.optim.Adagrad(model.parameters(), lr=1e-4)
+    X, L, y = (torch.from_numpy(a) for a in (ds.X_train, ds.len_train, ds.y_train))
+    order = torch.Generator().manual_seed(0)
+    times = []
+    for _ in range(epochs + 1):  # the first epoch warms up allocators and kernels
+        model.train()
+        start = time.perf_counter()
+        for idx in torch.randperm(len(X), generator=order).split(3):
+            loss = F.cross_entropy(model(X[idx], L[idx]).logits, y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        times.append(time.perf_counter() - start)
+    return times[1:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="markdown file to write")
+    parser.add_argument("--epochs", type=int, default=2, help="timed epochs per case (after one warm-up)")
+    parser.add_argument("--threads", type=int, default=2, help="intra-op threads (the reference used 2 cores)")
+    parser.add_argument("--data-dir", default=os.environ.get("CLAIMBENCH_DATA"), help="default: $CLAIMBENCH_DATA")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    rows = []
+    for name, reference in OFFICIAL_S_PER_EPOCH.items():
+        for label, variant in VARIANTS.items():
+            times = epoch_seconds(name, variant, args.epochs, args.data_dir)
+            median = statistics.median(times)
+            verdict = "faster" if median < reference else "NOT faster"
+            rows.append(f"| {name} | {label} | {median:.2f} | {min(times):.2f}-{max(times):.2f} | {reference} "
+                        f"| {reference / median:.2f}x | {verdict} |")  # fmt: skip
+            print(rows[-1], flush=True)
+    text = "\n".join([
+        "# GTN: seconds per training epoch at the official configuration",
+        "",
+        f"Machine: {cpu_model()}, {args.threads} threads, torch {torch.__version__}. Configuration: d_model 512, "
+        "d_hidden 1024, q = v = 8, 8 heads, 8 encoders per tower, dropout 0.2, Adagrad 1e-4, batch 3, step-wise "
+        f"mask in training. Median of {args.epochs} timed epochs after one warm-up epoch. Reference: the official "
+        "loop (run.py, unchanged) on 2 cores of this class of machine. Target: faster.",
+        "",
+        "| dataset | our variant | s/epoch (median) | range | official loop s/epoch | speed-up | target |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "Timings on a shared machine vary with its load; the reference was measured at another time.",
+        "",
+    ])  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
