@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from impl.recsys import Tower, linear, trunc_normal_
+from impl.recsys import Tower, linear, matmul, trunc_normal_
 
 
 @dataclass
@@ -52,31 +52,36 @@ class HeaterConfig:
 
 
 class MoETransform(nn.Module):
-    """phi(x) = tanh(sum_k tanh(gate(x))_k * expert_k(x))."""
+    """phi(x) = tanh(sum_k tanh(gate(x))_k * expert_k(x)).
+
+    The K experts' weights are stacked, layer by layer, as (K, d_in, d_out) in TensorFlow's
+    [in, out] layout, so all experts run in one matmul; expert k's layer l is weights[l][k]."""
 
     def __init__(self, d_content: int, hidden: tuple[int, ...], n_experts: int):
         super().__init__()
         self.gate = nn.Linear(d_content, n_experts)
-        self.experts = nn.ModuleList()
-        for _ in range(n_experts):
-            dims = (d_content, *hidden)
-            self.experts.append(nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True)))
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight)
-                nn.init.zeros_(m.bias)
+        trunc_normal_(self.gate.weight)
+        nn.init.zeros_(self.gate.bias)
+        dims = (d_content, *hidden)
+        self.weights = nn.ParameterList(
+            nn.Parameter(trunc_normal_(torch.empty(n_experts, a, b))) for a, b in zip(dims[:-1], dims[1:], strict=True)
+        )
+        self.biases = nn.ParameterList(nn.Parameter(torch.zeros(n_experts, b)) for b in dims[1:])
+
+    @property
+    def n_experts(self) -> int:
+        return self.gate.out_features
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, d_content), dense or a torch sparse matrix (LastFM's friendship rows are ~1% full)."""
         gate = torch.tanh(linear(x, self.gate))  # (B, K)
-        outs = []
-        for layers in self.experts:
-            h = x
-            for layer in layers:
-                h = torch.tanh(linear(h, layer))
-            outs.append(h)
-        experts = torch.stack(outs, 1)  # (B, K, rank_in)
-        return torch.tanh(torch.einsum("bk,bkd->bd", gate, experts))
+        K, d_in, d_out = self.weights[0].shape
+        flat = self.weights[0].permute(1, 0, 2).reshape(d_in, K * d_out)
+        h = matmul(x, flat)
+        h = torch.tanh(h.view(-1, K, d_out) + self.biases[0])
+        for w, b in zip(self.weights[1:], self.biases[1:], strict=True):
+            h = torch.tanh(torch.einsum("bki,kio->bko", h, w) + b)
+        return torch.tanh(torch.einsum("bk,bkd->bd", gate, h))
 
 
 class Heater(nn.Module):
@@ -137,6 +142,7 @@ class FitConfig:
     decay_every: int = 2  # LastFM: x0.9 every 2 epochs; CiteULike: x0.8 every 10
     decay: float = 0.9
     eval_every: int = 1
+    epoch_positives: int = 0  # >0: each epoch draws this many positives afresh (a budget cap); 0 = all
 
 
 @dataclass
@@ -183,11 +189,15 @@ def fit(
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     result = FitResult(best_epoch=-1, best_vali=-math.inf)
     lr = cfg.lr
-    n_pos = len(users)
     for epoch in range(cfg.epochs):
+        pos_u, pos_i = users, items
+        if 0 < cfg.epoch_positives < len(users):
+            pick = rng.choice(len(users), cfg.epoch_positives, replace=False)
+            pos_u, pos_i = users[pick], items[pick]
+        n_pos = len(pos_u)
         neg_items = rng.choice(warm_items, size=cfg.neg * n_pos, replace=True)
-        all_u = np.concatenate([users, np.tile(users, cfg.neg)])
-        all_i = np.concatenate([items, neg_items])
+        all_u = np.concatenate([pos_u, np.tile(pos_u, cfg.neg)])
+        all_i = np.concatenate([pos_i, neg_items])
         target = np.concatenate([np.ones(n_pos), np.zeros(cfg.neg * n_pos)]).astype(np.float32)
         order = rng.permutation(len(all_u))
         model.train()

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -138,11 +139,20 @@ def trunc_normal_(w: Tensor, std: float = 0.01) -> Tensor:
     return nn.init.trunc_normal_(w, std=std, a=-2 * std, b=2 * std)
 
 
-def linear(x: Tensor, layer: nn.Linear) -> Tensor:
-    """layer(x) that also takes a sparse x (content such as an adjacency row is mostly zeros)."""
+def matmul(x: Tensor, w: Tensor) -> Tensor:
+    """x @ w for a dense x or a sparse (COO or CSR) x: content such as an adjacency row is mostly
+    zeros. CSR goes through embedding_bag, whose backward stays sparse-cheap."""
+    if x.layout == torch.sparse_csr:
+        offsets = x.crow_indices()[:-1]
+        return F.embedding_bag(x.col_indices(), w, offsets, mode="sum", per_sample_weights=x.values())
     if x.is_sparse:
-        return torch.sparse.mm(x, layer.weight.t()) + layer.bias
-    return layer(x)
+        return torch.sparse.mm(x, w)
+    return x @ w
+
+
+def linear(x: Tensor, layer: nn.Linear) -> Tensor:
+    """layer(x) for a dense or sparse x."""
+    return layer(x) if x.layout == torch.strided else matmul(x, layer.weight.t()) + layer.bias
 
 
 class DenseBNTanh(nn.Module):
@@ -203,7 +213,7 @@ class DropoutNetSide(nn.Module):
         h = pref @ w[:, : self.rank_in].t() + first.fc.bias
         if content is not None:
             w_c = w[:, self.rank_in :].t()
-            h = h + (torch.sparse.mm(content, w_c) if content.is_sparse else content @ w_c)
+            h = h + matmul(content, w_c)
         h = torch.tanh(first.bn(h))
         for layer in self.tower.layers[1:]:
             h = layer(h)
@@ -250,7 +260,8 @@ def knn_scores(
 ) -> np.ndarray:
     """Scores of query entities: sum over their k most cosine-similar warm entities of sim x row.
 
-    interactions_warm: (warm entities, targets) 0/1 matrix; returns (queries, targets)."""
+    interactions_warm: (warm entities, targets) 0/1 matrix, dense or scipy sparse; returns
+    (queries, targets) dense."""
 
     def unit(a):
         a = np.asarray(a, dtype=np.float32)
@@ -260,9 +271,10 @@ def knn_scores(
     sim = unit(content_query) @ unit(content_warm).T
     k = min(k, sim.shape[1])
     keep = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-    sparse_sim = np.zeros_like(sim)
-    np.put_along_axis(sparse_sim, keep, np.take_along_axis(sim, keep, axis=1), axis=1)
-    return sparse_sim @ np.asarray(interactions_warm, dtype=np.float32)
+    rows = np.repeat(np.arange(sim.shape[0]), k)
+    sparse_sim = sp.csr_matrix((np.take_along_axis(sim, keep, axis=1).ravel(), (rows, keep.ravel())), shape=sim.shape)
+    out = sparse_sim @ interactions_warm
+    return np.asarray(out.todense() if sp.issparse(out) else out, dtype=np.float32)
 
 
 def popularity(n_items: int, items: np.ndarray) -> np.ndarray:

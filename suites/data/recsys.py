@@ -30,7 +30,7 @@ PathLike = str | os.PathLike | None
 CITEULIKE_CONTENT_NOTE = "CiteULike item content = tags (citeulike-a item-tag.dat), not the paper's item text"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: loaders cache one per split
 class ColdStart:
     name: str
     cold: str  # "user" or "item": which side is new at test time

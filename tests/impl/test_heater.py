@@ -34,10 +34,10 @@ def _official(model, Uin, Vin, Ucontent, drop, target, training):
     gate = np.tanh(Ucontent @ wg + bg)
     reg_loss += (wg**2).sum() + (bg**2).sum()
     experts = []
-    for layers in t.experts:
+    for i in range(model.cfg.n_experts):  # scope 'Uexpert_<layer>_<i>'
         e = Ucontent
-        for layer in layers:
-            w, b = _w(layer)
+        for weights, biases in zip(t.weights, t.biases, strict=True):
+            w, b = weights[i].detach().double().numpy(), biases[i].detach().double().numpy()[None, :]
             e = np.tanh(e @ w + b)
             reg_loss += (w**2).sum() + (b**2).sum()
         experts.append(e[:, None, :])
@@ -63,7 +63,7 @@ def _official(model, Uin, Vin, Ucontent, drop, target, training):
 
 def _model(**kw):
     torch.manual_seed(0)
-    cfg = HeaterConfig(rank_in=6, user_content_dim=9, hidden=(6,), rank_out=5, n_experts=3, reg=1e-2, alpha=0.3, **kw)
+    cfg = HeaterConfig(rank_in=6, user_content_dim=9, hidden=(4, 6), rank_out=5, n_experts=3, reg=1e-2, alpha=0.3, **kw)
     model = Heater(cfg).double()
     # Non-trivial weights (the 0.01 initialisation makes every tanh nearly linear).
     with torch.no_grad():
@@ -108,8 +108,9 @@ def test_sparse_content_gives_the_same_embeddings():
     model = _model().eval()
     Uin, _, Ucontent, drop, _ = _batch()
     dense = model.user_embedding(torch.tensor(Uin), torch.tensor(Ucontent), torch.tensor(drop))
-    sparse = model.user_embedding(torch.tensor(Uin), torch.tensor(Ucontent).to_sparse(), torch.tensor(drop))
-    torch.testing.assert_close(dense, sparse)
+    for sparse_content in (torch.tensor(Ucontent).to_sparse(), torch.tensor(Ucontent).to_sparse_csr()):
+        sparse = model.user_embedding(torch.tensor(Uin), sparse_content, torch.tensor(drop))
+        torch.testing.assert_close(dense, sparse)
 
 
 def test_single_expert_and_no_guide_switches_match_the_graph():
@@ -119,7 +120,7 @@ def test_single_expert_and_no_guide_switches_match_the_graph():
         model = Heater(cfg).double().train()
         batch = _batch()
         np.testing.assert_allclose(_ours(model, *batch)[1], _official(model, *batch, training=True)[1], rtol=1e-10)
-    assert len(Heater(HeaterConfig(user_content_dim=3, n_experts=1)).user_transform.experts) == 1
+    assert Heater(HeaterConfig(user_content_dim=3, n_experts=1)).user_transform.weights[0].shape[0] == 1
 
 
 def test_parameter_count():

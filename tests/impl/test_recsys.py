@@ -129,3 +129,4 @@ def test_dropoutnet_dropped_rows_ignore_the_cf_vector_and_param_count():
     torch.testing.assert_close(a, b)
     # sparse content gives the same answer as dense content
     torch.testing.assert_close(net.user_embedding(torch.zeros(3, 4), c.to_sparse(), drop), a)
+    torch.testing.assert_close(net.user_embedding(torch.zeros(3, 4), c.to_sparse_csr(), drop), a)
