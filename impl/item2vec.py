@@ -10,6 +10,11 @@ vectors, L2-normalised (retrieval is by cosine).
 Training budget rule: `epochs` full passes, a fixed number for every run; `still_falling` reports
 whether the last epoch still lowered the loss by more than `tol` (relative), so a run stopped
 early is flagged rather than hidden.
+
+`ppmi_svd` is the closed-form counterpart (Levy & Goldberg, NeurIPS 2014: SGNS implicitly factorises
+the word-context PMI matrix shifted by log k): the same skip-gram pairs counted, shifted positive
+PMI with the context distribution smoothed by 0.75, truncated SVD, U sqrt(S). Deterministic, no
+training budget, and seconds instead of minutes on a shared CPU; the suite uses it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.sparse import csr_matrix
+from scipy.sparse.linalg import svds
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,7 @@ class Item2VecConfig:
     batch_size: int = 4096
     lr: float = 0.01  # Adam
     tol: float = 0.01  # last-epoch relative loss drop above this -> still_falling
+    learner: str = "ppmi_svd"  # ppmi_svd (closed form, deterministic) | sgns (trained with Adam)
 
 
 @dataclass
@@ -96,3 +104,48 @@ def train_item2vec(
     norms = np.linalg.norm(emb, axis=1, keepdims=True)
     emb = np.divide(emb, norms, out=np.zeros_like(emb), where=norms > 0)
     return Item2VecResult(embeddings=emb, seen=seen, losses=losses, still_falling=bool(still_falling))
+
+
+def ppmi_svd(
+    sequences: Sequence[np.ndarray],
+    n_items: int,
+    dim: int = 32,
+    window: int = 5,
+    negatives: int = 5,
+    smoothing: float = 0.75,
+) -> Item2VecResult:
+    """Item vectors from the SVD of the shifted positive PMI of skip-gram co-occurrences (see above)."""
+    pairs = skipgram_pairs(sequences, window)
+    if len(pairs) == 0:
+        raise ValueError("ppmi_svd: no co-occurring pairs; every sequence is shorter than 2 items")
+    counts = np.bincount(pairs[:, 0] * n_items + pairs[:, 1], minlength=n_items * n_items)
+    C = counts.reshape(n_items, n_items).astype(np.float64)
+    row = C.sum(1)
+    ctx = C.sum(0) ** smoothing
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pmi = np.log(C * C.sum()) - np.log(np.outer(row, ctx) * C.sum() / ctx.sum()) - np.log(negatives)
+    ppmi = np.where(np.isfinite(pmi) & (C > 0), np.maximum(pmi, 0.0), 0.0)
+    dim = min(dim, n_items - 1)
+    if n_items <= 500:
+        U, S, _ = np.linalg.svd(ppmi)
+    else:  # truncated SVD (Lanczos), far cheaper than a full one; a fixed start vector keeps it deterministic
+        v0 = np.random.default_rng(0).uniform(0.5, 1.5, n_items)
+        U, S, _ = svds(csr_matrix(ppmi), k=dim, v0=v0)
+    order = np.argsort(-S)[:dim]
+    emb = (U[:, order] * np.sqrt(S[order])).astype(np.float32)
+    seen = np.bincount(np.concatenate([np.asarray(q, dtype=np.int64) for q in sequences]), minlength=n_items) > 0
+    emb[~seen] = 0.0
+    norms = np.linalg.norm(emb, axis=1, keepdims=True)
+    emb = np.divide(emb, norms, out=np.zeros_like(emb), where=norms > 0)
+    return Item2VecResult(embeddings=emb, seen=seen, losses=[], still_falling=False)
+
+
+def item_embeddings(
+    sequences: Sequence[np.ndarray], n_items: int, cfg: Item2VecConfig, seed: int = 0, device: str = "cpu"
+) -> Item2VecResult:
+    """The configured learner: `ppmi_svd` (closed form) or `sgns` (trained)."""
+    if cfg.learner == "ppmi_svd":
+        return ppmi_svd(sequences, n_items, cfg.dim, cfg.window, cfg.negatives)
+    if cfg.learner == "sgns":
+        return train_item2vec(sequences, n_items, cfg, seed=seed, device=device)
+    raise ValueError(f"unknown item embedding learner {cfg.learner!r}; choose 'ppmi_svd' or 'sgns'")

@@ -8,7 +8,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.metrics import adjusted_rand_score
 
 from impl import pinnersage as ps
-from impl.item2vec import Item2VecConfig, skipgram_pairs, train_item2vec
+from impl.item2vec import Item2VecConfig, item_embeddings, ppmi_svd, skipgram_pairs, train_item2vec
 from suites.pinnersage.data import synthetic_users
 
 
@@ -168,3 +168,23 @@ def test_item2vec_pairs_and_learns_cooccurrence():
     across = sims[:10, 10:].mean()
     assert within > across + 0.3
     assert res.losses[-1] < res.losses[0]
+
+
+def test_ppmi_svd_hand_computed_and_learns_cooccurrence():
+    # Sequences [0 1] and [1 2], window 1: pairs (0,1),(1,0),(1,2),(2,1). With smoothing 1 and k = 1,
+    # PMI(0,1) = log(C01 * N / (row0 * col1)) = log(1 * 4 / (1 * 2)) = log 2 > 0; PMI(0,2) has no count -> 0.
+    res = ppmi_svd([np.array([0, 1]), np.array([1, 2])], 3, dim=2, window=1, negatives=1, smoothing=1.0)
+    M = np.array([[0, np.log(2), 0], [np.log(2), 0, np.log(2)], [0, np.log(2), 0]])
+    U, S, _ = np.linalg.svd(M)
+    ref = U[:, :2] * np.sqrt(S[:2])
+    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+    ours = res.embeddings
+    np.testing.assert_allclose(np.abs(ours @ ours.T), np.abs(ref @ ref.T), atol=1e-5)  # up to signs of the axes
+    rng = np.random.default_rng(6)
+    seqs = [rng.choice(10, 20) + 10 * (u % 2) for u in range(200)]
+    res = item_embeddings(seqs, 21, Item2VecConfig(dim=4, window=3, negatives=1))  # PMI within = log 2
+    assert not res.seen[20] and np.all(res.embeddings[20] == 0)
+    sims = res.embeddings[:20] @ res.embeddings[:20].T
+    assert (sims[:10, :10].sum() - 10) / 90 > sims[:10, 10:].mean() + 0.5
+    again = item_embeddings(seqs, 21, Item2VecConfig(dim=4, window=3, negatives=1))
+    np.testing.assert_array_equal(res.embeddings, again.embeddings)  # deterministic
