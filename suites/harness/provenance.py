@@ -149,12 +149,28 @@ def read(folder: Path) -> dict[str, Any] | None:
 
 
 def document(code: Mapping[str, Any], environments: Mapping[str, Mapping], cells: Mapping[str, str]) -> dict:
-    """The provenance.json content; `cells` is written only when more than one environment ran cells."""
+    """The provenance.json content from environments (by id) and the environment id of each cell.
+
+    Packages shared by every machine are written once, at the top; `cells` (cell -> index into
+    `machines`) only when more than one machine ran cells.
+    """
     used = sorted(set(cells.values()))
-    doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, **code, "environments": {e: environments[e] for e in used}}
+    machines = [dict(environments[e]) for e in used]
+    doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, **code}
+    packages = [m.get("packages") for m in machines]
+    if machines and all(p == packages[0] for p in packages):
+        doc["packages"] = packages[0]
+        machines = [{k: v for k, v in m.items() if k != "packages"} for m in machines]
+    doc["machines"] = machines
     if len(used) > 1:
-        doc["cells"] = dict(sorted(cells.items()))
+        doc["cells"] = {c: used.index(e) for c, e in sorted(cells.items())}
     return doc
+
+
+def machines_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The full environment of each machine of a provenance.json (shared packages put back)."""
+    shared = {"packages": doc["packages"]} if "packages" in doc else {}
+    return [{**shared, **m} for m in doc.get("machines", [])]
 
 
 def code_state() -> dict[str, Any]:
@@ -167,16 +183,16 @@ def is_dirty(folder: Path) -> bool:
     return bool(doc and doc.get("git_dirty"))
 
 
-def row_facts(folder: Path) -> dict[tuple, dict[str, Any]] | dict[None, dict[str, Any]]:
-    """cell key -> the environment that ran it ({None: env} when one environment ran every cell)."""
+def row_facts(folder: Path) -> dict[Any, dict[str, Any]]:
+    """cell key -> the environment that ran it, with the code state ({None: env} when one machine ran all)."""
     doc = read(folder)
     if not doc:
         return {}
     code = {"git_sha": doc.get("git_sha", "unknown"), "git_dirty": int(bool(doc.get("git_dirty")))}
-    envs = {k: {**code, **v} for k, v in doc.get("environments", {}).items()}
+    machines = [{**code, **m} for m in machines_of(doc)]
     if "cells" not in doc:
-        return {None: next(iter(envs.values()))} if envs else {}
-    return {tuple(json.loads(c)): envs[e] for c, e in doc["cells"].items() if e in envs}
+        return {None: machines[0]} if machines else {}
+    return {tuple(json.loads(c)): machines[i] for c, i in doc["cells"].items() if i < len(machines)}
 
 
 def describe(folder: Path) -> str:
@@ -184,7 +200,7 @@ def describe(folder: Path) -> str:
     doc = read(folder)
     if not doc:
         return "Provenance: not recorded."
-    envs = list(doc.get("environments", {}).values())
+    envs = machines_of(doc)
     dirty = " (UNCOMMITTED CHANGES: no commit reproduces these numbers)" if doc.get("git_dirty") else ""
     if not envs:
         return f"Code: git {doc.get('git_sha')}{dirty}."

@@ -152,28 +152,34 @@ class CellResult:
     log: str = ""
 
 
+def _stream_handlers() -> list[logging.StreamHandler]:
+    loggers = [
+        logging.getLogger(),
+        *(lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)),
+    ]
+    return [h for lg in loggers for h in lg.handlers if type(h) is logging.StreamHandler]
+
+
 @contextlib.contextmanager
 def captured_output():
-    """Route a cell's prints, warnings and library log records into a buffer (for run.log).
+    """Route a cell's prints, warnings, library log records and bars into a buffer (for run.log).
 
     Library loggers (transformers) hold their own stream handlers on the real stderr; those are
-    pointed at the buffer for the duration of the cell.
+    pointed at the buffer for the duration of the cell, and handlers created during the cell (a
+    library imported by it) are pointed back at the real stderr afterwards, for the next capture.
     """
     buffer = io.StringIO()
-    moved = []
-    loggers = [logging.getLogger()] + [
-        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
-    ]
-    for logger in loggers:
-        for handler in logger.handlers:
-            if type(handler) is logging.StreamHandler and handler.stream in (sys.stderr, sys.stdout):
-                moved.append((handler, handler.setStream(buffer)))
+    real = (sys.stdout, sys.stderr)
+    moved = [(h, h.setStream(buffer)) for h in _stream_handlers() if h.stream in real]
     try:
         with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
             yield buffer
     finally:
         for handler, stream in moved:
             handler.setStream(stream)
+        for handler in _stream_handlers():
+            if handler.stream is buffer:
+                handler.setStream(real[1])
 
 
 def execute(experiment: Experiment, cell: Cell, options: RunOptions, settings: Any) -> CellResult:

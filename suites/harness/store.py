@@ -228,11 +228,12 @@ class RunStore:
         self.rows = read_runs(path)
         self.order = {key: i for i, key in enumerate(order or [])}
         doc = provenance.read(self.folder) or {}
-        self.environments: dict[str, dict[str, Any]] = dict(doc.get("environments", {}))
-        only = next(iter(self.environments), None)
-        self.cells: dict[str, str] = dict(doc.get("cells", {}))
-        if "cells" not in doc and only is not None:
-            self.cells = {provenance.cell_id(row_key(r)): only for r in self.rows}
+        machines = provenance.machines_of(doc)
+        ids = [provenance.environment_id(m) for m in machines]
+        self.environments: dict[str, dict[str, Any]] = dict(zip(ids, machines, strict=True))
+        self.cells: dict[str, str] = {c: ids[i] for c, i in doc.get("cells", {}).items() if i < len(ids)}
+        if "cells" not in doc and ids:
+            self.cells = {provenance.cell_id(row_key(r)): ids[0] for r in self.rows}
         # Code state: the run writing now. A folder resumed across commits keeps each earlier
         # environment's code state inside that environment, so nothing is misattributed.
         self.code = provenance.code_state()

@@ -80,8 +80,8 @@ def test_run_writes_tidy_rows_with_provenance(smoke_results):
     assert all(float(row["wall_s"]) >= 0 for row in table)
     doc = json.loads((smoke_results / "tiny" / "smoke" / "provenance.json").read_text())
     assert doc["git_sha"] and isinstance(doc["git_dirty"], bool) and "cells" not in doc
-    (env,) = doc["environments"].values()
-    assert env["cpu"] and env["device"] == "cpu" and env["threads"] >= 1 and "torch" in env["packages"]
+    (machine,) = doc["machines"]
+    assert machine["cpu"] and machine["device"] == "cpu" and machine["threads"] >= 1 and "torch" in doc["packages"]
     diverged = [r for r in table if r["status"] == "diverged"]
     assert {r["method"] for r in diverged} == {"unstable"}
     assert {r["metric"] for r in diverged} == {"steps", "diverged"}

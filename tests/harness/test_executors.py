@@ -167,7 +167,7 @@ def test_ray_gives_the_rows_of_jobs_1_and_resumes_after_a_killed_driver(tiny_job
     finished = [line for line in survived[1:] if ",ok," in line]
     assert all(line in final for line in finished)  # rows finished before the kill are kept, not rerun
     doc = json.loads((tmp_path / "tiny" / "quick" / "provenance.json").read_text())
-    assert all(env["host"] for env in doc["environments"].values())
+    assert all(machine["host"] for machine in doc["machines"])
 
 
 @needs_ray

@@ -46,7 +46,8 @@ def test_runs_csv_holds_only_what_varies_by_row(tmp_path):
     assert tuple(header.split(",")) == RUN_COLUMNS
     assert "suite" not in header and "git_sha" not in header and "cpu" not in header
     doc = json.loads((tmp_path / "provenance.json").read_text())
-    assert list(doc["environments"].values()) == [ENV] and "cells" not in doc  # one machine: no per-cell map
+    assert provenance.machines_of(doc) == [ENV] and "cells" not in doc  # one machine: no per-cell map
+    assert doc["packages"] == ENV["packages"] and "packages" not in doc["machines"][0]  # shared: written once
     assert doc["git_sha"] and isinstance(doc["git_dirty"], bool)
     # Rows read back carry their environment's facts, read-only.
     (back,) = read_runs(tmp_path / "runs.csv")
@@ -59,7 +60,8 @@ def test_cells_on_two_hosts_name_their_host_per_cell(tmp_path):
     store.record(CELL, [row(CELL, "acc", 0.5)], environment=ENV)
     store.record(other, [row(other, "acc", 0.6)], environment={**ENV, "host": "node2"})
     doc = json.loads((tmp_path / "provenance.json").read_text())
-    assert len(doc["environments"]) == 2 and len(doc["cells"]) == 2
+    assert sorted(m["host"] for m in doc["machines"]) == ["node1", "node2"]
+    assert sorted(doc["cells"].values()) == [0, 1]
     hosts = {r["task"]: r["host"] for r in read_runs(tmp_path / "runs.csv")}
     assert hosts == {"taskA": "node1", "taskB": "node2"}
     # Rerunning taskB on node1 leaves one environment: the map goes away again.
@@ -132,7 +134,7 @@ def test_legacy_results_convert_without_changing_a_number(tmp_path):
     assert [{k: r[k] for k in RUN_COLUMNS} for r in old] == new  # text-identical values and wall times
     doc = json.loads((tmp_path / "provenance.json").read_text())
     assert doc["git_sha"] == "ab8e94909719" and doc["git_dirty"] is True  # kept truthfully
-    (env,) = doc["environments"].values()
+    (env,) = provenance.machines_of(doc)
     assert env["packages"] == {"torch": "2.13.0+cpu", "numpy": "2.3.5"} and env["threads"] == 1
     assert provenance.is_dirty(tmp_path)
     assert not migrate_legacy(tmp_path)  # already converted: nothing to do
@@ -150,3 +152,31 @@ def test_nan_values_round_trip(tmp_path):
     store = RunStore(tmp_path / "runs.csv")
     store.record(CELL, [row(CELL, "not_run", math.nan, "not_run")], environment=ENV)
     assert math.isnan(read_runs(tmp_path / "runs.csv")[0]["value"])
+
+
+def test_library_noise_goes_to_the_cell_log_not_the_console(capfd):
+    import logging
+    import sys
+
+    noisy = logging.getLogger("claimbench_test_noisylib")
+    on_stderr = logging.StreamHandler()  # as transformers does at import: a handler on the real stderr
+    noisy.addHandler(on_stderr)
+    late = logging.getLogger("claimbench_test_latelib")
+
+    def run(cell, ctx):
+        noisy.warning("Some weights were UNEXPECTED; this can be ignored")
+        print("Loading weights 100%")
+        late.addHandler(logging.StreamHandler())  # a library first imported inside the cell
+        late.warning("late library message")
+        return {"x": 1.0}
+
+    try:
+        experiment = Experiment("exp", run, tasks={"taskA": {}}, methods={"m1": {}})
+        result = execute(experiment, CELL, RunOptions(profile="smoke", show_progress=False), {"seeds": 1})
+        out, err = capfd.readouterr()
+        assert "UNEXPECTED" in result.log and "Loading weights" in result.log and "late library" in result.log
+        assert "UNEXPECTED" not in out + err and "Loading weights" not in out + err
+        assert on_stderr.stream is sys.stderr and late.handlers[0].stream is sys.stderr  # restored for the next cell
+    finally:
+        noisy.removeHandler(on_stderr)
+        late.handlers.clear()
