@@ -54,14 +54,20 @@ def synthetic_rows(claim, effect_side: str, n: int = 8) -> list[dict]:
     region = claim.claimed_region()
     if effect_side == "claimed":
         low, high = region
-        target = (low + high) / 2 if np.isfinite(low) and np.isfinite(high) else (low * 1.5 if np.isfinite(low) else high * 0.5)
+        target = (
+            (low + high) / 2
+            if np.isfinite(low) and np.isfinite(high)
+            else (low * 1.5 if np.isfinite(low) else high * 0.5)
+        )
         if np.isfinite(low) and not np.isfinite(high):
             target = low + (abs(low) + 1.0) * (0.5 if not ratio else 0.3)
         if not np.isfinite(low) and np.isfinite(high):
             target = high - (abs(high) + 1.0) * (0.5 if not ratio else 0.3) if not ratio else high * 0.7
     else:  # well outside the claimed region
         low, high = region
-        target = (low - 1.0 if not ratio else low * 0.7) if np.isfinite(low) else (high + 1.0 if not ratio else high * 1.4)
+        target = (
+            (low - 1.0 if not ratio else low * 0.7) if np.isfinite(low) else (high + 1.0 if not ratio else high * 1.4)
+        )
     rows = []
     for seed in range(n):
         base_value = 2.0 + rng.normal(0, 0.01)
