@@ -20,7 +20,7 @@ from . import provenance
 from .compare import FAIL, compare, render
 from .core import PROFILES
 from .judge import VERDICTS
-from .registry import UnknownSuite, entries, get_suite, implemented
+from .registry import UnknownSuite, entries, get_suite
 from .report import claims_table, rebuild_all, write_suite_report
 from .runner import LOG_FILE, RunOptions, UsageError, results_folder, run_suite
 from .store import ResultsCorrupt, read_runs
@@ -89,10 +89,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name in names:
         if name not in entries():
             raise UnknownSuite(f"unknown suite {name!r}; known suites: {', '.join(sorted(entries()))}")
-        if name not in implemented():
-            print(f"{name}: {entries()[name][0]} - not implemented yet\n")
+        try:
+            suite = get_suite(name)
+        except UnknownSuite as exc:  # its extra is not installed: say so, and list the others
+            if args.suites:
+                raise
+            print(f"{name}: {exc}\n")
             continue
-        suite = get_suite(name)
         extra = f" (pip extra: {suite.extra})" if suite.extra else ""
         print(f"{name}: {suite.title}{extra}\n  profiles: {', '.join(suite.profiles)}")
         print(tabulate([[c.id, c.source, c.paper_text, c.test, c.direction] for c in suite.claims],
