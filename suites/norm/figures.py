@@ -18,16 +18,9 @@ LABELS = {
 
 
 def _save(fig, path: Path) -> Path:
-    try:
-        from suites.harness.figures import save_png
-    except ImportError:  # older harness: plain savefig
-        fig.savefig(path, dpi=100, metadata={"Software": None})
-    else:
-        save_png(fig, path)
-    import matplotlib.pyplot as plt
+    from suites.harness.figures import save_png
 
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def _ok(frame: pd.DataFrame, experiment: str) -> pd.DataFrame:
@@ -86,6 +79,28 @@ def bootstrap_table(frame: pd.DataFrame, folder: Path) -> Path | None:
     return path
 
 
+def grad_trace_figure(t3: pd.DataFrame, folder: Path) -> Path | None:
+    """Global gradient norm per update, first seed of each setup (the paper's Figure 2)."""
+    import matplotlib.pyplot as plt
+
+    from suites.harness.store import load_units
+
+    lookup = load_units(folder.parent)
+    rows = t3[t3["metric"] == "grad_norm_trace"]
+    if rows.empty:
+        return None
+    first = rows["seed"].min()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for r in rows[rows["seed"] == first].itertuples():
+        trace = lookup(r.experiment, r.task, r.method, r.params, int(r.seed), "grad_norm_trace")
+        if trace is not None:
+            ax.plot(np.arange(1, len(trace) + 1), trace, label=LABELS.get(r.method, r.method), lw=0.8)
+    ax.set(xlabel="update", ylabel="global gradient norm (before clipping)", yscale="log",
+           title=f"Gradient norms, seed {first}")  # fmt: skip
+    ax.legend(fontsize=7)
+    return _save(fig, folder / "grad_norm_trace.png")
+
+
 def figures(frame: pd.DataFrame, judged: list[dict], folder: Path) -> list[Path]:
     import matplotlib
 
@@ -119,6 +134,9 @@ def figures(frame: pd.DataFrame, judged: list[dict], folder: Path) -> list[Path]
             ax.set_xticks(range(len(SETUPS)), [LABELS[s].split(" ")[0] for s in SETUPS])
             ax.set_title(f"{title} per seed")
         out.append(_save(fig, folder / "bleu_grad.png"))
+        traces = grad_trace_figure(t3, folder)
+        if traces is not None:
+            out.append(traces)
         table = bootstrap_table(frame, folder)
         if table is not None:
             out.append(table)
