@@ -100,7 +100,7 @@ def cluster(P: np.ndarray, cfg: PinnerSageConfig, seed: int = 0) -> np.ndarray:
     from sklearn.cluster import KMeans
 
     k = min(cfg.kmeans_k, len(np.unique(P, axis=0)))
-    return _relabel(KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(P))
+    return _relabel(KMeans(n_clusters=k, n_init=1, random_state=seed).fit_predict(P))
 
 
 def medoids(P: np.ndarray, labels: np.ndarray) -> np.ndarray:

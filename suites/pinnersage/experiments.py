@@ -84,7 +84,7 @@ def run_retrieval(cell, ctx) -> dict:
     cands = ps.retrieve(vectors, users.item_emb, ctx.settings.k, exclude=users.exclude, device=ctx.device)
     hit, recall = ps.hit_and_recall(cands, users.targets)
     out = {"hit": hit, "recall": recall, "embeddings_per_user": float(np.mean([len(v) for v in vectors]))}
-    if "baseline" not in method:
+    if cell.method == "pinnersage" and cell.experiment == "retrieval":  # once per task and seed: Ward's spread
         cfg = ps.PinnerSageConfig(alpha=cell.task_kwargs["alpha"])
         counts = [ps.ward_labels(users.item_emb[h[0]].astype(np.float64), cfg.alpha).max() + 1
                   for h in users.histories]  # fmt: skip

@@ -99,7 +99,7 @@ def test_lift_hand_computed():
 def test_claims_are_families_per_population():
     families = {c.family_name for c in CLAIMS}
     for task in TASKS:
-        for fam in ("multi", "medoid", "linkage", "lambda", "count", "hnsw"):
+        for fam in ("multi", "multi_hit", "medoid", "linkage", "lambda", "count", "hnsw"):
             assert f"pinnersage.{task}.{fam}" in families
     for c in CLAIMS:
         assert c.claimed_region() is not None or c.direction == "measurement"
