@@ -36,13 +36,13 @@ def _dataset_specs() -> tuple[DatasetSpec, ...]:
 SUITE = Suite(
     name="gtn",
     title="Gated Transformer Networks for Multivariate Time Series Classification (Liu et al. 2021)",
-    claims=CLAIMS,
-    profiles=PROFILES,
-    build=build,
-    figures=figures,
+    extra="gtn",
     datasets=_dataset_specs(),
     check=check_datasets,
-    extra="gtn",
+    profiles=PROFILES,
+    build=build,
+    claims=CLAIMS,
+    figures=figures,
     notes=(
         "Main numbers use the honest protocol (the weights with the lowest training loss, evaluated on the test "
         "set once); `acc_official` is the official code's maximum test accuracy over evaluations (optimistic: "

@@ -84,9 +84,8 @@ def cd_figure(main, folder: Path):
     if len(table) < 2 or not set(COMPARED) <= set(table.columns):
         return None
     matrix = table[COMPARED].to_numpy(float)
-    draw = getattr(harness_figures, "cd_diagram", None) or stats.cd_diagram
     path = folder / "cd_diagram.png"
-    draw(stats.average_ranks(matrix), COMPARED, stats.pairwise_wilcoxon_holm(matrix, COMPARED), path,
+    harness_figures.cd_diagram(stats.average_ranks(matrix), COMPARED, stats.pairwise_wilcoxon_holm(matrix, COMPARED), path,
          title=f"Accuracy ranks over {len(table)} datasets", n_blocks=len(table))  # fmt: skip
     return path
 

@@ -129,7 +129,7 @@ PROFILES: dict[str, GTNProfile] = {
     ),
     "full": GTNProfile(
         # The paper's configuration and dl-4-tsc's budgets as caps. The `paper` variant's Linear(T*d -> d)
-        # per tower is large on long series (about 503M parameters on WalkvsRun, T = 1918): about 8 GB
+        # per tower is large on long series (about 503M parameters on WalkvsRun, T = 1918): about 6 GB
         # with Adagrad's state, which fits a data-centre GPU; `full` needs --device cuda in practice.
         datasets=(*GTN_PAPER_DATASETS, *UEA_HERE),
         seeds=5,

@@ -16,7 +16,7 @@ import math
 import numpy as np
 from scipy import stats as sps
 
-from suites.harness.judge import ClaimData, Test, TTest, register_test
+from suites.harness.judge import Bootstrap, ClaimData, Test, TTest, register_test
 
 
 @register_test("vs_best")
@@ -35,21 +35,23 @@ class VsBest(TTest):
 
 
 @register_test("spread_across_tasks")
-class SpreadAcrossTasks(Test):
+class SpreadAcrossTasks(Bootstrap):
+    """Interval and p-values as the harness's bootstrap, over resampled ranges instead of means."""
+
     RESAMPLES = 2000
 
     def __init__(self, claim, data: ClaimData) -> None:
-        super().__init__(claim, data)
+        Test.__init__(self, claim, data)
         rows = data.rows[data.rows["role"] == "treatment"]
         groups = {t: g["value"].to_numpy(float) for t, g in rows.groupby("task") if len(g)}
         if len(groups) < 2:
             raise ValueError(f"needs at least two tasks, got {len(groups)}")
-        self.n = len(groups)
+        self.n, self.ratio = len(groups), False
         means = {t: float(v.mean()) for t, v in groups.items()}
         self.effect = max(means.values()) - min(means.values())
         rng = np.random.default_rng(0)
         values = list(groups.values())
-        self.boots = np.array(
+        self.means = np.array(
             [np.ptp([v[rng.integers(0, len(v), len(v))].mean() for v in values]) for _ in range(self.RESAMPLES)]
         )
         flat = np.concatenate(values)
@@ -59,13 +61,3 @@ class SpreadAcrossTasks(Test):
         self.note = (
             "per-task means: " + ", ".join(f"{t} {m:.3f}" for t, m in order) + f"; Kruskal-Wallis p={kruskal:.3g}"
         )
-
-    def interval(self, level: float) -> tuple[float, float]:
-        low, high = np.quantile(self.boots, [0.5 - level / 2, 0.5 + level / 2])
-        return float(low), float(high)
-
-    def p_greater(self, bound: float) -> float:
-        return float((1 + np.sum(self.boots <= bound)) / (self.RESAMPLES + 1))
-
-    def p_less(self, bound: float) -> float:
-        return float((1 + np.sum(self.boots >= bound)) / (self.RESAMPLES + 1))
