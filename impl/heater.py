@@ -214,7 +214,7 @@ def fit(
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         result.losses.append(total / len(order))
         if (epoch + 1) % cfg.decay_every == 0:
             lr *= cfg.decay

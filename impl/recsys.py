@@ -122,7 +122,7 @@ def train_bpr(
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         losses.append(total / len(order))
     Un, Vn = U.detach().cpu().numpy(), V.detach().cpu().numpy()
     Un[np.setdiff1d(np.arange(n_users), users)] = 0.0
