@@ -111,6 +111,14 @@ def test_variants_kmeans_and_complete():
     complete = ps.cluster(P, ps.PinnerSageConfig(alpha=2.0, linkage="complete"))
     kmeans = ps.cluster(P, ps.PinnerSageConfig(alpha=2.0, linkage="kmeans", kmeans_k=3))
     assert ward.max() + 1 == 3 and _same_partition(ward, complete) and _same_partition(ward, kmeans)
+    # On unstructured data the partitions differ, but complete linkage is cut at Ward's cluster count
+    # (only the merge criterion changes), and k-means has exactly k clusters.
+    X = rng.normal(size=(50, 4))
+    cfg = ps.PinnerSageConfig(alpha=3.0)
+    n_ward = ps.cluster(X, cfg).max() + 1
+    assert 2 < n_ward < 50
+    assert ps.cluster(X, ps.PinnerSageConfig(alpha=3.0, linkage="complete")).max() + 1 == n_ward
+    assert ps.cluster(X, ps.PinnerSageConfig(alpha=3.0, linkage="kmeans")).max() + 1 == 5
 
 
 def test_single_embedding_baselines():
