@@ -134,8 +134,8 @@ def cost_table(suite, results_dir: Path) -> str:
         estimate = mean * n_full
         totals[0] += sum(cells.values())
         totals[1] += estimate
-        table.append([name, len(cells), f"{mean:.2f}", f"{sum(cells.values()) / 60:.1f}", n_full,
-                      f"{estimate / 3600:.2f}" if n_full else "-"])  # fmt: skip
+        table.append([name, len(cells), f"{mean:.2f}", f"{sum(cells.values()) / 60:.1f}",
+                      n_full if name in full else "not at full", f"{estimate / 3600:.2f}" if n_full else "-"])  # fmt: skip
     table.append(["total", "", "", f"{totals[0] / 60:.1f}", "", f"{totals[1] / 3600:.2f}"])
     headers = ["experiment", "quick cells", "quick s/cell (measured)", "quick min (measured)", "full cells",
                "full h (EXTRAPOLATED)"]  # fmt: skip

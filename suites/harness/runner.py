@@ -23,7 +23,7 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +49,6 @@ def setting(settings: Any, name: str, default: Any = None) -> Any:
     if isinstance(settings, dict):
         return settings.get(name, default)
     return getattr(settings, name, default)
-
-
-def setting_names(settings: Any) -> list[str]:
-    return [f.name for f in fields(settings)] if is_dataclass(settings) else list(settings)
 
 
 @dataclass

@@ -180,3 +180,19 @@ def test_library_noise_goes_to_the_cell_log_not_the_console(capfd):
     finally:
         noisy.removeHandler(on_stderr)
         late.handlers.clear()
+
+
+def test_threads_come_from_a_typed_profile_or_a_dict():
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Profile:
+        seeds: int
+        threads: int | None = None
+
+    local = RunOptions(jobs=1)
+    assert local.resolved_threads(Profile(seeds=1, threads=3)) == 3
+    assert local.resolved_threads({"seeds": 1, "threads": 2}) == 2
+    assert RunOptions(jobs=1, threads=5).resolved_threads(Profile(seeds=1, threads=3)) == 5  # --threads wins
+    assert local.resolved_threads(Profile(seeds=1)) >= 1  # cores / jobs
+    assert RunOptions(executor="ray").resolved_threads(Profile(seeds=1)) == 0  # the experiment's cpus decide
