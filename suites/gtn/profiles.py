@@ -73,8 +73,8 @@ UEA_HERE = (
 
 _TINY = ModelSize(d_model=8, d_hidden=16, n_heads=2, d_qk=4, d_v=4, n_layers=1)
 _SMOKE_BUDGET = Budget("adam", 1e-3, 32, max_epochs=3, stop_patience=2, plateau_patience=5)
-_SMALL = ModelSize(d_model=32, d_hidden=64, n_heads=4, d_qk=8, d_v=8, n_layers=1)
-_QUICK_BUDGET = Budget("adam", 1e-3, 32, max_epochs=30, stop_patience=3, plateau_patience=2)
+_SMALL = ModelSize(d_model=16, d_hidden=32, n_heads=2, d_qk=8, d_v=8, n_layers=1)
+_QUICK_BUDGET = Budget("adam", 1e-3, 32, max_epochs=20, stop_patience=3, plateau_patience=2)
 _OFFICIAL = ModelSize(d_model=512, d_hidden=1024, n_heads=8, d_qk=8, d_v=8, n_layers=8)
 
 PROFILES: dict[str, GTNProfile] = {
@@ -114,7 +114,7 @@ PROFILES: dict[str, GTNProfile] = {
         # here: 10 minutes a run. quick runs the official variant at the small size instead.
         official=_SMALL,
         zscore_dataset="ECG",
-        baseline_width=0.25,
+        baseline_width=0.125,
         train_gtn=_QUICK_BUDGET,
         train_official=_QUICK_BUDGET,
         train_fcn=_QUICK_BUDGET,
@@ -123,8 +123,8 @@ PROFILES: dict[str, GTNProfile] = {
         eval_every=5,  # as the official code
         minirocket_kernels=10_000,
         threads=1,
-        notes="a small GTN (d_model 32, one encoder per tower, Adam 1e-3, batch 32) and quarter-width baselines, "
-        "each trained until its training loss stops improving (3 epochs without 0.001 nats), capped at 30 epochs; "
+        notes="a small GTN (d_model 16, one encoder per tower, Adam 1e-3, batch 32) and eighth-width baselines, "
+        "each trained until its training loss stops improving (3 epochs without 0.001 nats), capped at 20 epochs; "
         "the official variant at the same small size and recipe",
     ),
     "full": GTNProfile(
