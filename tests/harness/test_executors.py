@@ -69,7 +69,7 @@ def claimbench(*args: str, env: dict | None = None, check: int | None = 0, timeo
 
 
 WORKER = re.compile(r" \[on host [^\]]+\]$")
-TIMING = re.compile(r"seconds|_s$|_ms$|_ms\.|latency|per_s")  # what no two runs share
+TIMING = re.compile(r"(^|_|\.)(s|ms|seconds)($|_|\.)|latency|per_s")  # timings: what no two runs share
 
 
 def measured(folder: Path) -> list[tuple]:
