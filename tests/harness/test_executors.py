@@ -201,3 +201,100 @@ def test_submitit_local_gives_the_rows_of_jobs_1(tiny_jobs1, tmp_path):
 @needs_submitit
 def test_exclusive_cells_run_alone_under_submitit(tmp_path):
     run_timing(tmp_path, "--executor", "slurm", "--slurm-backend", "local", "--cells-per-job", "2")
+
+
+class Ref:
+    """An object reference: hashable, and distinct even when two results are equal."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+class FakeRay:
+    """Just enough of ray's API to see what each cell asks for, running tasks in this process."""
+
+    def __init__(self):
+        self.requests, self.initialized = [], False
+
+    def is_initialized(self):
+        return self.initialized
+
+    def init(self, **kwargs):
+        self.init_kwargs, self.initialized = kwargs, True
+
+    def shutdown(self):
+        self.initialized = False
+
+    def put(self, value):
+        return value
+
+    def remote(self, **_):
+        fake = self
+
+        def wrap(fn):
+            class Task:
+                def options(self, **resources):
+                    fake.requests.append(resources)
+                    return self
+
+                def remote(self, *args):
+                    return Ref(fn(*args))
+
+            return Task()
+
+        return wrap
+
+    def wait(self, refs, num_returns):
+        return refs[:num_returns], refs[num_returns:]
+
+    def get(self, ref):
+        return ref.value
+
+
+def test_ray_requests_exactly_what_an_experiment_declares(monkeypatch):
+    from suites.harness import executors
+
+    fake = FakeRay()
+    monkeypatch.setattr(executors, "require", lambda *a: fake)
+    seen = []
+    monkeypatch.setattr(executors, "execute", lambda e, c, o, s: seen.append(c) or "result")
+    monkeypatch.setattr(executors, "remote_execute", lambda env, e, c, o, s: executors.execute(e, c, o, s))
+    big = Experiment("big", run_timed, tasks={"t": {}}, methods={"m": {}}, cpus=4, gpus=2, memory_gb=1.5)
+    plain = Experiment("plain", run_timed, tasks={"t": {}}, methods={"m": {}})
+    pending = [(e, c) for e in (big, plain) for c in e.cells("s", 0)]
+    finished = []
+    for device, plain_gpus in (("cpu", 0), ("cuda", 1)):
+        fake.requests.clear()
+        options = RunOptions(executor="ray", device=device, jobs=2)
+        executors.make_executor(options).run(pending, {}, lambda e: None, lambda c, r: finished.append(r))
+        assert fake.requests == [{"num_cpus": 4, "num_gpus": 2, "memory": int(1.5 * 2**30)},
+                                 {"num_cpus": 1, "num_gpus": plain_gpus}]  # fmt: skip
+    assert fake.init_kwargs["num_cpus"] == 2 and not fake.initialized  # a local instance, shut down after
+    assert finished == ["result"] * 4
+
+
+def test_slurm_requests_exactly_what_an_experiment_declares(monkeypatch, tmp_path):
+    from suites.harness import executors
+
+    made = []
+
+    class FakeAutoExecutor:
+        def __init__(self, folder, cluster):
+            self.cluster, self.params = cluster, {}
+            made.append(self)
+
+        def update_parameters(self, **params):
+            self.params.update(params)
+
+    fake = type("submitit", (), {"AutoExecutor": FakeAutoExecutor})
+    monkeypatch.setattr(executors, "require", lambda *a: fake)
+    options = RunOptions(executor="slurm", device="cuda", results_dir=tmp_path,
+                         cluster={"partition": "gpu", "time_min": 90, "array_parallelism": 8})  # fmt: skip
+    slurm = executors.make_executor(options)
+    big = Experiment("big", run_timed, tasks={"t": {}}, methods={"m": {}}, cpus=4, gpus=2, memory_gb=16)
+    slurm.executor(big)
+    slurm.executor(Experiment("probe", run_timed, tasks={"t": {}}, methods={"m": {}}, exclusive=True), exclusive=True)
+    assert made[0].cluster == "slurm"
+    assert made[0].params == {"timeout_min": 90, "cpus_per_task": 4, "gpus_per_node": 2, "mem_gb": 16,
+                              "name": "claimbench-big", "slurm_partition": "gpu", "slurm_array_parallelism": 8}  # fmt: skip
+    assert made[1].params["slurm_exclusive"] is True and made[1].params["gpus_per_node"] == 1  # cuda run: one GPU
