@@ -196,9 +196,9 @@ def _train_neural(data, U, V, task, method, s, seed, device):
 
     def scores(model_, users, items):
         u_emb, v_emb = inputs.embed(model_, users, items)
-        return (u_emb @ v_emb.t()).detach()
+        return u_emb @ v_emb.t()
 
-    def validate(model_):
+    def validate(model_):  # fit calls it under no_grad
         return vali_score(evaluate(lambda u, i: scores(model_, u, i), data, "vali", device))
 
     try:
@@ -206,16 +206,14 @@ def _train_neural(data, U, V, task, method, s, seed, device):
                      np.random.default_rng(seed), device)  # fmt: skip
     except FloatingPointError as exc:
         raise Diverged(str(exc)) from exc
-    with torch.no_grad():
-        fn = lambda u, i: scores(model, u, i)  # noqa: E731
     extra = {"best_epoch": float(result.best_epoch), "vali_recall_sum": result.best_vali,
              "final_train_loss": result.losses[-1], "loss_still_falling": float(result.still_falling)}  # fmt: skip
-    return (lambda u, i: _no_grad(fn, u, i)), extra
+    return (lambda u, i: _no_grad(scores, model, u, i)), extra
 
 
-def _no_grad(fn, u, i):
+def _no_grad(fn, *args):
     with torch.no_grad():
-        return fn(u, i)
+        return fn(*args)
 
 
 def _shallow(data: ColdStart, U, V, model: str, s, seed: int):
