@@ -4,12 +4,21 @@ LastFM (user cold start), CiteULike (item cold start, tags as content) and Movie
 
 from __future__ import annotations
 
+from suites.data import DatasetUnavailable
 from suites.harness import DatasetSpec, Suite
 
 from .claims import CLAIMS
-from .experiments import build
+from .experiments import TASKS, build
 from .figures import figures
 from .profiles import PROFILES
+
+
+def check(settings, data_dir) -> None:
+    """--dataset names must be tasks this suite knows (a typo fails before the run)."""
+    unknown = sorted(set(settings.datasets) - set(TASKS))
+    if unknown:
+        raise DatasetUnavailable(f"heater has no dataset {', '.join(unknown)}; choose from {', '.join(TASKS)}")
+
 
 SUITE = Suite(
     name="heater",
@@ -26,6 +35,7 @@ SUITE = Suite(
         DatasetSpec("movielens", ("movielens-100k/ml-100k.inter",), "GroupLens MovieLens 100K (RecBole files)"),
     ),
     extra="recsys",
+    check=check,
     notes=(
         "CiteULike item content here is the item TAGS (citeulike-a item-tag.dat, tf-idf -> SVD); the paper used "
         "item text, which is not available. MovieLens-100K is not in the paper (no paper values). "

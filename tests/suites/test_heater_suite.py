@@ -48,6 +48,16 @@ def test_every_claimed_method_is_run_by_quick_and_full():
             assert claim.treatment["task"] in experiment.tasks
 
 
+def test_an_unknown_dataset_fails_before_the_run():
+    import dataclasses
+
+    from suites.data import DatasetUnavailable
+
+    with pytest.raises(DatasetUnavailable, match="choose from lastfm"):
+        SUITE.check(dataclasses.replace(PROFILES["quick"], datasets=("lastfn",)), None)
+    SUITE.check(PROFILES["full"], None)
+
+
 @pytest.fixture(scope="module")
 def smoke_rows():
     data_dir = os.environ.get(ENV_VAR)
