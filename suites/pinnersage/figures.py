@@ -29,18 +29,19 @@ def figures(frame, judged, folder: Path) -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    rows = frame[(frame["experiment"] == "n_embeddings") & (frame["status"] == "ok") & (frame["metric"] == "recall")]
+    rows = frame[(frame["experiment"] == "n_embeddings") & (frame["status"] == "ok")]
     if not rows.empty and "n_embeddings" in rows.columns:
-        fig = Figure(figsize=(6.0, 4.0))
-        ax = fig.add_subplot(1, 1, 1)
-        for task, part in rows.groupby("task"):
-            curve = part.groupby("n_embeddings")["value"].agg(["mean", "std"]).sort_index()
-            ax.errorbar(curve.index.astype(int), curve["mean"], yerr=curve["std"].fillna(0), marker="o", capsize=3,
-                        label=LABEL.get(task, task))  # fmt: skip
-        ax.set_xlabel("embeddings served per user (top by importance); bars: sd over seeds")
-        ax.set_ylabel("recall@50 of the next items (mean over users)")
-        ax.set_title("PinnerSage: recall vs number of embeddings (paper: Figure 7)")
-        ax.legend(fontsize=8)
+        fig = Figure(figsize=(10.0, 4.0))
+        for i, (metric, label) in enumerate((("hit", "hit rate@50"), ("recall", "recall@50"))):
+            ax = fig.add_subplot(1, 2, i + 1)
+            for task, part in rows[rows["metric"] == metric].groupby("task"):
+                curve = part.groupby("n_embeddings")["value"].agg(["mean", "std"]).sort_index()
+                ax.errorbar(curve.index.astype(int), curve["mean"], yerr=curve["std"].fillna(0), marker="o",
+                            capsize=3, label=LABEL.get(task, task))  # fmt: skip
+            ax.set_xlabel("embeddings served per user (top by importance)")
+            ax.set_ylabel(f"{label} of the next items (mean over users)")
+            ax.legend(fontsize=7)
+        fig.suptitle("PinnerSage: hit rate and recall vs number of embeddings (paper: Figure 7); bars: sd over seeds")
         fig.tight_layout()
         written.append(_save(fig, folder / "recall_vs_embeddings.png"))
 
