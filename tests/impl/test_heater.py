@@ -172,7 +172,10 @@ def test_fit_keeps_the_best_validation_state_and_flags_a_falling_loss():
     items = (users % n_items).astype(np.int64)
     model = Heater(HeaterConfig(rank_in=6, user_content_dim=4, hidden=(6,), rank_out=6, n_experts=2))
 
+    fed = []
+
     def inputs(u, i, drop):
+        fed.append((np.asarray(i), float(drop.sum()), len(i)))
         return {"u_pref": U[u], "v_pref": V[i], "u_content": content[u], "u_drop": drop}
 
     seen = []
@@ -182,8 +185,13 @@ def test_fit_keeps_the_best_validation_state_and_flags_a_falling_loss():
         return [0.1, 0.5, 0.2][len(seen) - 1]
 
     cfg = FitConfig(epochs=3, batch=64, lr=0.05)
-    result = fit(model, inputs, users, items, np.arange(n_items), cfg, validate, rng)
+    warm = np.arange(3)  # negatives come from the warm items only
+    result = fit(model, inputs, users, items, warm, cfg, validate, rng)
     assert result.best_epoch == 1 and len(result.losses) == 3
+    seen_items = np.concatenate([f[0] for f in fed])
+    assert set(seen_items) <= set(items) | set(warm)
+    assert len(seen_items) == 3 * 200 * (1 + cfg.neg)  # every positive plus 5 negatives, every epoch
+    assert all(d == np.floor(0.5 * n) for _, d, n in fed)  # p = 0.5 of each batch replaced
     for k, v in model.state_dict().items():
         torch.testing.assert_close(v, seen[1][k])
     assert isinstance(result.still_falling, bool)

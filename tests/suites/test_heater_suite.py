@@ -181,3 +181,24 @@ def test_evaluation_feeds_content_to_cold_rows_only(cold):
     torch.testing.assert_close(got, expected)
     # the cold side's CF vectors are clipped to +-1 (the range of the content transform), the warm side's to +-5
     assert float(pref.abs().max()) <= 1.0
+
+
+def test_the_model_is_chosen_on_validation_users_and_reported_on_test(monkeypatch):
+    import dataclasses
+
+    import suites.heater.experiments as ex
+
+    data = tiny_cold_start("user")
+    splits = []
+    real = ex.evaluate
+    monkeypatch.setattr(ex, "evaluate", lambda fn, d, split, device: splits.append(split) or real(fn, d, split, device))
+    rng = np.random.default_rng(0)
+    U = rng.normal(size=(data.n_users, 4)).astype(np.float32)
+    U[8:] = 0.0  # users 8..11 are cold
+    V = rng.normal(size=(data.n_items, 4)).astype(np.float32)
+    settings = dataclasses.replace(PROFILES["smoke"], rank=4, epochs=3, batch=16)
+    scores, extra = ex._train_neural(data, U, V, ex.TASKS["lastfm"], {"model": "heater"}, settings, 0, "cpu")
+    assert splits == ["vali"] * 3  # one validation per epoch, never the test users
+    assert 0 <= extra["best_epoch"] < 3
+    users, items, _ = data.eval_split("test")
+    assert scores(users, items).shape == (len(users), len(items))
