@@ -449,7 +449,9 @@ def _baseline_per_unit(claim: Claim, base: pd.DataFrame, key: list[str]) -> pd.S
 
 
 def _inside(low: float, high: float, region: tuple[float, float]) -> bool:
-    return region[0] <= low and high <= region[1]
+    """Strictly inside: an interval that touches a boundary has not cleared it (an interval [0, 0]
+    is not evidence of an effect > 0)."""
+    return (low > region[0] or math.isinf(region[0])) and (high < region[1] or math.isinf(region[1]))
 
 
 def _apart(low: float, high: float, region: tuple[float, float]) -> bool:

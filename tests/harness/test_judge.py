@@ -324,3 +324,11 @@ def test_several_baselines_mean_the_best_of_them_per_unit():
     data = collect(c, frame_of(rows))
     assert list(data.baseline) == [11.0, 12.0, 9.5]
     assert list(collect(c.variant(better="lower"), frame_of(rows)).baseline) == [9.0, 7.0, 8.0]
+
+
+def test_an_interval_that_touches_the_boundary_has_not_cleared_it():
+    """Mostly tied per-user differences: the Hodges-Lehmann interval is [0, 0], which is no effect."""
+    d = [0.0] * 30 + [0.1, 0.1, 0.2, 0.1, 0.3]
+    entry = verdict_of(claim(test="wilcoxon", direction="greater"), d, [0.0] * len(d))
+    assert entry["ci_low"] == 0.0
+    assert entry["verdict"] == INCONCLUSIVE
