@@ -21,9 +21,9 @@ from .compare import FAIL, compare, render
 from .core import PROFILES
 from .judge import VERDICTS
 from .registry import UnknownSuite, entries, get_suite
-from .report import claims_table, rebuild_all, write_suite_report
+from .report import claims_table, cost_table, rebuild_all, write_suite_report
 from .runner import LOG_FILE, RunOptions, UsageError, results_folder, run_suite
-from .store import ResultsCorrupt, read_runs
+from .store import ResultsCorrupt
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,42 +110,6 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(tabulate(rows, headers=["dataset", "here", "source"], tablefmt="simple"))
         print()
     return 0
-
-
-def cost_table(suite, results_dir: Path) -> str:
-    """Per experiment: cell time measured at quick, and full extrapolated from it (labelled as such)."""
-    folder = Path(results_dir) / suite.name / "quick"
-    rows = [r for r in read_runs(folder / "runs.csv", facts=False) if r["status"] in ("ok", "diverged")]
-    if not rows:
-        return f"costs: no quick results in {folder}; run `claimbench run {suite.name} --profile quick` first"
-    wall: dict[str, dict[tuple, float]] = {}
-    for r in rows:  # rows of one cell share its wall time
-        wall.setdefault(r["experiment"], {})[(r["task"], r["method"], r["params"], r["seed"])] = float(r["wall_s"])
-    try:
-        full = {e.name: e for e in suite.experiments("full")}
-    except Exception as exc:  # noqa: BLE001 - a profile that cannot be built is shown, not fatal
-        full, note = {}, f" (full profile not buildable here: {exc})"
-    else:
-        note = ""
-    table, totals = [], [0.0, 0.0]
-    for name, cells in wall.items():
-        mean = sum(cells.values()) / len(cells)
-        n_full = len(full[name].cells(suite.name, 0)) if name in full else 0
-        estimate = mean * n_full
-        totals[0] += sum(cells.values())
-        totals[1] += estimate
-        table.append([name, len(cells), f"{mean:.2f}", f"{sum(cells.values()) / 60:.1f}",
-                      n_full if name in full else "not at full", f"{estimate / 3600:.2f}" if n_full else "-"])  # fmt: skip
-    table.append(["total", "", "", f"{totals[0] / 60:.1f}", "", f"{totals[1] / 3600:.2f}"])
-    headers = ["experiment", "quick cells", "quick s/cell (measured)", "quick min (measured)", "full cells",
-               "full h (EXTRAPOLATED)"]  # fmt: skip
-    machine = provenance.describe(folder).split(" Packages:")[0]
-    return (
-        tabulate(table, headers=headers, tablefmt="simple")
-        + f"\nMeasured at quick: {machine}\nExtrapolated, not measured: full h = full cells x quick's mean cell time."
-        " Full cells are larger (models, data, epochs), so read it as a lower bound per CPU; on a GPU it may be"
-        f" less.{note}"
-    )
 
 
 def _dataset_here(dataset, data_dir: str | None) -> bool:

@@ -7,7 +7,6 @@ only what changed.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -18,7 +17,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from . import judge as judging
-from . import store
+from . import provenance, store
 from .core import Suite
 from .registry import get_suite, implemented
 from .store import read_claims, read_runs, write_claims
@@ -110,26 +109,8 @@ def measurements_table(frame: pd.DataFrame) -> str:
                     tablefmt="github")  # fmt: skip
 
 
-def read_provenance(folder: Path) -> dict[str, Any]:
-    path = Path(folder) / "provenance.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-
-
 def provenance_line(folder: Path) -> str:
-    """One sentence of where the numbers came from, from the folder's provenance.json."""
-    prov = read_provenance(folder)
-    if not prov:
-        return "No provenance.json: the machine and code that produced these rows are unknown."
-    machines = prov.get("machines") or [prov]
-    hardware = "; ".join(
-        f"{m.get('device', '?')} ({m.get('gpu') or m.get('cpu', '?')}), {m.get('threads', '?')} thread(s) per cell"
-        for m in machines
-    )
-    dirty = " WITH UNCOMMITTED CHANGES (no commit reproduces these rows)" if prov.get("git_dirty") else ""
-    packages = prov.get("packages") or prov.get("versions") or {}
-    if isinstance(packages, Mapping):
-        packages = ", ".join(f"{k}={v}" for k, v in sorted(packages.items()))
-    return f"Code: git {prov.get('git_sha', 'unknown')}{dirty}. Machine: {hardware}. Packages: {packages}."
+    return provenance.describe(folder)
 
 
 def cost_seconds(frame: pd.DataFrame) -> float:
@@ -141,8 +122,8 @@ def cost_seconds(frame: pd.DataFrame) -> float:
 def _device_of(folder: Path, frame: pd.DataFrame) -> str:
     if "device" in frame.columns and not frame.empty:
         return str(frame["device"].iloc[0])
-    machines = read_provenance(folder).get("machines") or [read_provenance(folder)]
-    return str(machines[0].get("device", "cpu"))
+    machines = provenance.machines_of(provenance.read(folder) or {})
+    return str(machines[0].get("device", "cpu")) if machines else "cpu"
 
 
 def write_suite_report(suite: Suite, profile: str, results_dir: Path) -> list[dict[str, Any]]:
@@ -208,11 +189,40 @@ def rerun_commands(name: str) -> str:
     ])  # fmt: skip
 
 
-def _machine_text(folder: Path) -> str:
-    prov = read_provenance(folder)
-    machines = prov.get("machines") or [prov]
-    first = machines[0] if machines else {}
-    return f"{first.get('gpu') or first.get('cpu', 'an unrecorded machine')}, {first.get('threads', '?')} thread(s)"
+def cost_table(suite, results_dir: Path) -> str:
+    """Per experiment: cell time measured at quick, and full extrapolated from it (labelled as such)."""
+    folder = Path(results_dir) / suite.name / "quick"
+    rows = [r for r in read_runs(folder / "runs.csv", facts=False) if r["status"] in ("ok", "diverged")]
+    if not rows:
+        return f"costs: no quick results in {folder}; run `claimbench run {suite.name} --profile quick` first"
+    wall: dict[str, dict[tuple, float]] = {}
+    for r in rows:  # rows of one cell share its wall time
+        wall.setdefault(r["experiment"], {})[(r["task"], r["method"], r["params"], r["seed"])] = float(r["wall_s"])
+    try:
+        full = {e.name: e for e in suite.experiments("full")}
+    except Exception as exc:  # noqa: BLE001 - a profile that cannot be built is shown, not fatal
+        full, note = {}, f" (full profile not buildable here: {exc})"
+    else:
+        note = ""
+    table, totals = [], [0.0, 0.0]
+    for name, cells in wall.items():
+        mean = sum(cells.values()) / len(cells)
+        n_full = len(full[name].cells(suite.name, 0)) if name in full else 0
+        estimate = mean * n_full
+        totals[0] += sum(cells.values())
+        totals[1] += estimate
+        table.append([name, len(cells), f"{mean:.2f}", f"{sum(cells.values()) / 60:.1f}",
+                      n_full if name in full else "not at full", f"{estimate / 3600:.2f}" if n_full else "-"])  # fmt: skip
+    table.append(["total", "", "", f"{totals[0] / 60:.1f}", "", f"{totals[1] / 3600:.2f}"])
+    headers = ["experiment", "quick cells", "quick s/cell (measured)", "quick min (measured)", "full cells",
+               "full h (EXTRAPOLATED)"]  # fmt: skip
+    machine = provenance.describe(folder).split(" Packages:")[0]
+    return (
+        tabulate(table, headers=headers, tablefmt="simple")
+        + f"\nMeasured at quick: {machine}\nExtrapolated, not measured: full h = full cells x quick's mean cell time."
+        " Full cells are larger (models, data, epochs), so read it as a lower bound per CPU; on a GPU it may be"
+        f" less.{note}"
+    )
 
 
 def reproduce_markdown(results_dir: Path) -> str:
@@ -240,13 +250,8 @@ def reproduce_markdown(results_dir: Path) -> str:
         if suite.notes:
             lines += [suite.notes, ""]
         lines += [claims_table(judged, with_protocol=True), "", "How to rerun:", "", rerun_commands(name), ""]
-        costs = []
-        for profile in profiles:
-            frame = judging.frame_of(read_runs(Path(results_dir) / name / profile / "runs.csv"))
-            if not frame.empty:
-                costs.append(f"`{profile}`: {cost_seconds(frame) / 60:.1f} min of cell time on "
-                             f"{_machine_text(Path(results_dir) / name / profile)}")  # fmt: skip
-        lines += ["Cost measured here: " + "; ".join(costs) + ".", ""]
+        lines += ["What it costs (`claimbench list " + name + " --costs`):", "", "```text",
+                  cost_table(suite, results_dir), "```", ""]  # fmt: skip
         moved = Path(results_dir) / name / "MOVED.md"
         if moved.exists():
             lines += [moved.read_text(encoding="utf-8").strip(), ""]
