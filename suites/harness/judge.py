@@ -111,6 +111,9 @@ class Test:
     def scale(self, value: float) -> float:
         return value
 
+    def unscale(self, value: float) -> float:
+        return value
+
 
 TESTS: dict[str, type[Test]] = {}
 
@@ -153,6 +156,28 @@ class _OnScale(Test):
 
     def unscale(self, value: float) -> float:
         return math.exp(value) if self.ratio else value
+
+
+class _Resampled(Test):
+    """A test read off a bootstrap distribution of the effect (`draws`, on the test's scale):
+    percentile interval, and p as the share of draws on the wrong side of the bound."""
+
+    RESAMPLES = 4999
+    draws: np.ndarray
+
+    def interval(self, level: float) -> tuple[float, float]:
+        low, high = np.quantile(self.draws, [0.5 - level / 2, 0.5 + level / 2])
+        return self.unscale(float(low)), self.unscale(float(high))
+
+    def p_greater(self, bound: float) -> float:
+        return float((1 + np.sum(self.draws <= self.scale(bound))) / (len(self.draws) + 1))
+
+    def p_less(self, bound: float) -> float:
+        return float((1 + np.sum(self.draws >= self.scale(bound))) / (len(self.draws) + 1))
+
+    @property
+    def p_floor(self) -> float:  # type: ignore[override]
+        return 1.0 / (self.RESAMPLES + 1)
 
 
 @register_test("ttest")
@@ -221,7 +246,7 @@ class Wilcoxon(_OnScale):
 
 
 @register_test("bootstrap")
-class Bootstrap(_OnScale):
+class Bootstrap(_Resampled, _OnScale):
     """Percentile bootstrap of the mean per-unit effect over units (many units: users, examples)."""
 
     RESAMPLES = 9999
@@ -232,20 +257,9 @@ class Bootstrap(_OnScale):
             raise ValueError(f"a bootstrap needs at least 2 units, got {self.d.size}")
         self.mean = float(np.mean(self.d))
         self.effect = self.unscale(self.mean)
-        self.means = stats.bootstrap_means(self.d, self.RESAMPLES, seed=0)
+        self.draws = stats.bootstrap_means(self.d, self.RESAMPLES, seed=0)
         self.name = "bootstrap over units" + (" on log ratios" if self.ratio else "")
-        self.p_floor = 1.0 / (self.RESAMPLES + 1)
         self.note = stats.small_n_bootstrap_note(self.d.size)
-
-    def interval(self, level: float) -> tuple[float, float]:
-        low, high = np.quantile(self.means, [0.5 - level / 2, 0.5 + level / 2])
-        return self.unscale(float(low)), self.unscale(float(high))
-
-    def p_greater(self, bound: float) -> float:
-        return float((1 + np.sum(self.means <= self.scale(bound))) / (self.RESAMPLES + 1))
-
-    def p_less(self, bound: float) -> float:
-        return float((1 + np.sum(self.means >= self.scale(bound))) / (self.RESAMPLES + 1))
 
 
 @register_test("exact")
@@ -278,15 +292,13 @@ class Exact(Test):
 
 
 @register_test("friedman")
-class RankAdvantage(Test):
+class RankAdvantage(_Resampled):
     """The treatment ranks first among many methods over many blocks (datasets are the units).
 
     effect = (best average rank among the other methods) - (the treatment's average rank): positive
     when the treatment ranks first. `better` says which metric values rank first. Interval and
     p-values from a bootstrap over blocks; the Friedman omnibus p goes to the notes.
     """
-
-    RESAMPLES = 4999
 
     def __init__(self, claim: Claim, data: ClaimData) -> None:
         super().__init__(claim, data)
@@ -303,27 +315,16 @@ class RankAdvantage(Test):
         rng = np.random.default_rng(0)
         idx = rng.integers(0, self.n, size=(self.RESAMPLES, self.n))
         boot = ranks[idx]  # resamples x blocks x methods
-        self.advantages = boot[:, :, 1:].mean(axis=1).min(axis=1) - boot[:, :, 0].mean(axis=1)
-        self.p_floor = 1.0 / (self.RESAMPLES + 1)
+        self.draws = boot[:, :, 1:].mean(axis=1).min(axis=1) - boot[:, :, 0].mean(axis=1)
         mean_ranks = ", ".join(f"{n} {r:.2f}" for n, r in zip(names, ranks.mean(axis=0), strict=True))
         omnibus = stats.friedman(matrix)
         self.name = "rank advantage over the best other method, bootstrap over blocks"
         self.note = f"average ranks {mean_ranks}; Friedman p={omnibus.p_value:.3g}"
-        self.sd = float(np.std(self.advantages) * math.sqrt(self.n))
-
-    def interval(self, level: float) -> tuple[float, float]:
-        low, high = np.quantile(self.advantages, [0.5 - level / 2, 0.5 + level / 2])
-        return float(low), float(high)
-
-    def p_greater(self, bound: float) -> float:
-        return float((1 + np.sum(self.advantages <= bound)) / (self.RESAMPLES + 1))
-
-    def p_less(self, bound: float) -> float:
-        return float((1 + np.sum(self.advantages >= bound)) / (self.RESAMPLES + 1))
+        self.sd = float(np.std(self.draws) * math.sqrt(self.n))
 
 
 @register_test("spread")
-class Spread(Test):
+class Spread(_Resampled):
     """How far apart several methods are: max - min of their mean values over units (blocks).
 
     For "flat in r"-style claims: declare direction="equivalent" with the margin, so the claim is
@@ -331,8 +332,6 @@ class Spread(Test):
     and not reproduced when even its lower end exceeds it. Interval and p from a bootstrap over
     units; the methods' means go to the notes.
     """
-
-    RESAMPLES = 4999
 
     def __init__(self, claim: Claim, data: ClaimData) -> None:
         super().__init__(claim, data)
@@ -346,21 +345,10 @@ class Spread(Test):
         self.effect = float(means.max() - means.min())
         idx = np.random.default_rng(0).integers(0, self.n, size=(self.RESAMPLES, self.n))
         boot = matrix[idx].mean(axis=1)  # resamples x methods
-        self.spreads = boot.max(axis=1) - boot.min(axis=1)
-        self.sd = float(np.std(self.spreads) * math.sqrt(self.n))
-        self.p_floor = 1.0 / (self.RESAMPLES + 1)
+        self.draws = boot.max(axis=1) - boot.min(axis=1)
+        self.sd = float(np.std(self.draws) * math.sqrt(self.n))
         self.name = "spread of method means (max - min), bootstrap over units"
         self.note = "means " + ", ".join(f"{m} {v:.3g}" for m, v in zip(table.columns, means, strict=True))
-
-    def interval(self, level: float) -> tuple[float, float]:
-        low, high = np.quantile(self.spreads, [0.5 - level / 2, 0.5 + level / 2])
-        return float(low), float(high)
-
-    def p_greater(self, bound: float) -> float:
-        return float((1 + np.sum(self.spreads <= bound)) / (self.RESAMPLES + 1))
-
-    def p_less(self, bound: float) -> float:
-        return float((1 + np.sum(self.spreads >= bound)) / (self.RESAMPLES + 1))
 
 
 # --------------------------------------------------------------------------------------------
