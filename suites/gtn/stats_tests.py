@@ -16,7 +16,7 @@ import math
 import numpy as np
 from scipy import stats as sps
 
-from suites.harness.judge import Bootstrap, ClaimData, Test, TTest, register_test
+from suites.harness.judge import ClaimData, TTest, _Resampled, register_test
 
 
 @register_test("vs_best")
@@ -35,23 +35,23 @@ class VsBest(TTest):
 
 
 @register_test("spread_across_tasks")
-class SpreadAcrossTasks(Bootstrap):
-    """Interval and p-values as the harness's bootstrap, over resampled ranges instead of means."""
+class SpreadAcrossTasks(_Resampled):
+    """Interval and p-values read off the bootstrap draws of the range (the harness's `_Resampled`)."""
 
     RESAMPLES = 2000
 
     def __init__(self, claim, data: ClaimData) -> None:
-        Test.__init__(self, claim, data)
+        super().__init__(claim, data)
         rows = data.rows[data.rows["role"] == "treatment"]
         groups = {t: g["value"].to_numpy(float) for t, g in rows.groupby("task") if len(g)}
         if len(groups) < 2:
             raise ValueError(f"needs at least two tasks, got {len(groups)}")
-        self.n, self.ratio = len(groups), False
+        self.n = len(groups)
         means = {t: float(v.mean()) for t, v in groups.items()}
         self.effect = max(means.values()) - min(means.values())
         rng = np.random.default_rng(0)
         values = list(groups.values())
-        self.means = np.array(
+        self.draws = np.array(
             [np.ptp([v[rng.integers(0, len(v), len(v))].mean() for v in values]) for _ in range(self.RESAMPLES)]
         )
         flat = np.concatenate(values)
