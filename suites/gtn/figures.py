@@ -72,6 +72,7 @@ def gate_figure(main, folder: Path):
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
     ax.set_title("Step-wise gate weight per dataset (whiskers: sd over seeds)")
     fig.tight_layout()
+    fig.subplots_adjust(right=0.68)  # room for the legend outside the axes
     return _save(fig, folder / "gate_weights.png")
 
 
