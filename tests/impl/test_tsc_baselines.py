@@ -117,33 +117,43 @@ def conv_bn_relu(h, block, relu=True):
     return F.relu(h) if relu else h
 
 
+def assert_transcribed(model, features) -> None:
+    """model(x) equals features(x as (batch, C, T)) -> global average pool -> linear head."""
+    x = torch.randn(B, T, C)
+    h = features(x.transpose(1, 2))
+    expected = F.linear(h.mean(-1), model.head.weight, model.head.bias)
+    torch.testing.assert_close(model(x), expected, rtol=0, atol=1e-5)
+
+
 def test_fcn_equals_transcription():
     torch.manual_seed(0)
     model = randomise_norms(FCN(FCNConfig(n_channels=C, n_classes=K, width=1 / 16)))
-    x = torch.randn(B, T, C)
-    h = x.transpose(1, 2)
-    for block in model.blocks:
-        h = conv_bn_relu(h, block)
-    expected = F.linear(h.mean(-1), model.head.weight, model.head.bias)
-    torch.testing.assert_close(model(x), expected, rtol=0, atol=1e-5)
+
+    def features(h):
+        for block in model.blocks:
+            h = conv_bn_relu(h, block)
+        return h
+
+    assert_transcribed(model, features)
 
 
 def test_resnet_equals_transcription():
     torch.manual_seed(0)
     model = randomise_norms(ResNet(ResNetConfig(n_channels=C, n_classes=K, width=1 / 16)))
-    x = torch.randn(B, T, C)
-    h = x.transpose(1, 2)
-    for res in model.blocks:
-        a, b, c = res.body
-        y = conv_bn_relu(conv_bn_relu(conv_bn_relu(h, a), b), c, relu=False)
-        if isinstance(res.shortcut, torch.nn.BatchNorm1d):
-            short = bn(h, res.shortcut)
-        else:
-            conv, norm = res.shortcut
-            short = bn(F.conv1d(h, conv.weight, conv.bias), norm)
-        h = F.relu(y + short)
-    expected = F.linear(h.mean(-1), model.head.weight, model.head.bias)
-    torch.testing.assert_close(model(x), expected, rtol=0, atol=1e-5)
+
+    def features(h):
+        for res in model.blocks:
+            a, b, c = res.body
+            y = conv_bn_relu(conv_bn_relu(conv_bn_relu(h, a), b), c, relu=False)
+            if isinstance(res.shortcut, torch.nn.BatchNorm1d):
+                short = bn(h, res.shortcut)
+            else:
+                conv, norm = res.shortcut
+                short = bn(F.conv1d(h, conv.weight, conv.bias), norm)
+            h = F.relu(y + short)
+        return h
+
+    assert_transcribed(model, features)
 
 
 def test_same_padding_puts_the_extra_zero_on_the_right():
