@@ -1,30 +1,17 @@
-"""Statistical tests that turn paired measurements into evidence for or against a claim.
+"""The statistics the judge and the figures stand on, as thin validated layers over scipy and
+statsmodels: Holm's correction, Friedman and ranks over blocks, pairwise Wilcoxon with Holm for
+critical-difference diagrams, and the signed-rank machinery of the judge's Wilcoxon test (float
+noise snapped to exact ties, tie-aware exact p-values, Hodges-Lehmann intervals by inverting the
+test), plus bootstrap distributions of a mean.
 
-Everything here is a thin, validated layer over scipy.stats and statsmodels: the libraries do the
-statistics, this module fixes the conventions the harness relies on.
-
-Conventions
------------
-* ``x`` is the treatment (the method the claim is about) and ``y`` the baseline, measured on the
-  same seeds / tasks / items, so every comparison is paired and the effect is ``x - y`` (or
-  ``mean(x) / mean(y)`` for ratios).
-* ``alternative`` is the claim's direction for treatment vs baseline: ``"greater"`` means
-  "x is larger than y", ``"less"`` means "x is smaller than y", ``"two-sided"`` means "they differ".
-  It selects the tail of the p-value only.
-* The confidence interval in a :class:`TestResult` is always a two-sided interval of the effect
-  (95% unless the function says otherwise), whatever the alternative. It describes how large the
-  effect is; the p-value carries the direction. A one-sided test can therefore be significant at
-  5% while the 95% two-sided interval touches zero.
-* Undefined results are NaN with a reason in ``note`` (all differences zero, zero variance, n too
-  small to ever reach significance); they never raise. Invalid *inputs* (NaN, unequal lengths,
-  wrong shapes, non-positive values for ratios) raise ``ValueError``.
+Undefined results are NaN with a reason in ``note``; invalid inputs (NaN, wrong shapes) raise
+``ValueError``. Tests that no suite uses wait here until one needs them.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, Literal
@@ -32,34 +19,21 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.contingency_tables import mcnemar as _sm_mcnemar
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.proportion import proportion_confint
-from statsmodels.stats.weightstats import ttost_paired
 
 __all__ = [
     "TestResult",
+    "average_ranks",
     "block_ranks",
     "bootstrap_means",
+    "friedman",
     "hodges_lehmann_interval",
+    "holm",
+    "nemenyi_critical_difference",
+    "pairwise_wilcoxon_holm",
     "signed_rank_p",
     "snap_float_noise",
     "walsh_averages",
-    "average_ranks",
-    "bootstrap_ci_mean_diff",
-    "bootstrap_ci_ratio",
-    "friedman",
-    "holm",
-    "mcnemar_test",
-    "nemenyi_critical_difference",
-    "noninferiority_paired",
-    "one_sample_ttest",
-    "paired_bootstrap_corpus",
-    "paired_ttest",
-    "paired_wilcoxon",
-    "pairwise_wilcoxon_holm",
-    "ratio_test",
-    "tost_paired",
 ]
 
 Alternative = Literal["two-sided", "greater", "less"]
@@ -125,16 +99,6 @@ def _as_1d(values: Any, name: str, min_n: int = 1) -> np.ndarray:
     return arr
 
 
-def _paired(x: Any, y: Any, min_n: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    xa = _as_1d(x, "x")
-    ya = _as_1d(y, "y")
-    if xa.size != ya.size:
-        raise ValueError(f"paired samples need equal lengths, got len(x)={xa.size} and len(y)={ya.size}")
-    if xa.size < min_n:
-        raise ValueError(f"paired test needs at least {min_n} pairs, got {xa.size}")
-    return xa, ya
-
-
 def _tolerance(*arrays: np.ndarray) -> float:
     scale = max((float(np.max(np.abs(a))) for a in arrays if a.size), default=0.0)
     return _REL_TOL * scale
@@ -144,325 +108,9 @@ def _all_zero(d: np.ndarray, tol: float) -> bool:
     return bool(np.all(np.abs(d) <= tol))
 
 
-def _constant(d: np.ndarray, tol: float) -> bool:
-    return bool(np.ptp(d) <= tol)
-
-
-def _side(alternative: str) -> str:
-    return "two-sided" if alternative == "two-sided" else f"one-sided, {alternative}"
-
-
-def _join(*notes: str) -> str:
-    return "; ".join(n for n in notes if n)
-
-
 def small_n_bootstrap_note(n: int) -> str:
     # A bootstrap of n=3 seeds has only 10 distinct resample means; its interval is far too narrow.
     return f"bootstrap CI from n={n} pairs under-covers; read it with care" if n < 10 else ""
-
-
-# --------------------------------------------------------------------------------------------
-# bootstrap confidence intervals
-
-
-def _bootstrap_ci(
-    data: tuple[np.ndarray, ...],
-    statistic: Callable[..., Any],
-    confidence: float,
-    n_resamples: int,
-    seed: int,
-    method: str,
-) -> tuple[float, float]:
-    """Paired scipy.stats.bootstrap; falls back from BCa to percentile when BCa is undefined.
-
-    BCa is undefined when the bootstrap distribution is degenerate (e.g. the statistic is the same
-    on every resample); the percentile interval is then the honest answer (a point).
-    """
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be positive, got {n_resamples}")
-    n = data[0].size
-    batch = max(1, _BOOTSTRAP_CELLS_PER_BATCH // max(n, 1))
-    kwargs = dict(
-        n_resamples=n_resamples,
-        confidence_level=confidence,
-        paired=True,
-        vectorized=True,
-        batch=batch,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        res = stats.bootstrap(data, statistic, method=method, rng=np.random.default_rng(seed), **kwargs)
-        low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
-        if method != "percentile" and not (math.isfinite(low) and math.isfinite(high)):
-            res = stats.bootstrap(data, statistic, method="percentile", rng=np.random.default_rng(seed), **kwargs)
-            low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    return low, high
-
-
-def _mean_diff(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.mean(x, axis=axis) - np.mean(y, axis=axis)
-
-
-def _ratio_of_means(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.mean(x, axis=axis) / np.mean(y, axis=axis)
-
-
-def bootstrap_ci_mean_diff(
-    x: Any,
-    y: Any,
-    confidence: float = 0.95,
-    n_resamples: int = 9999,
-    seed: int = 0,
-    *,
-    method: str = "BCa",
-) -> tuple[float, float]:
-    """Paired bootstrap interval of mean(x - y).
-
-    Pairs (x_i, y_i) are resampled together (``scipy.stats.bootstrap(paired=True)``), so the
-    interval reflects the paired design. BCa by default; the interval is deterministic for a given
-    seed. Zero-variance differences give the point interval (d, d).
-    """
-    xa, ya = _paired(x, y)
-    d = xa - ya
-    if _constant(d, _tolerance(xa, ya)):
-        m = float(np.mean(d))
-        return m, m
-    return _bootstrap_ci((xa, ya), _mean_diff, confidence, n_resamples, seed, method)
-
-
-def bootstrap_ci_ratio(
-    x: Any,
-    y: Any,
-    confidence: float = 0.95,
-    n_resamples: int = 9999,
-    seed: int = 0,
-    *,
-    method: str = "BCa",
-) -> tuple[float, float]:
-    """Paired bootstrap interval of the ratio of means mean(x) / mean(y).
-
-    Pairs are resampled together. ``y`` must have a non-zero mean on every resample, so all y
-    values must be of one sign and non-zero; positive values are required for both.
-    """
-    xa, ya = _paired(x, y)
-    _check_positive(xa, ya)
-    if _constant(xa / ya, _REL_TOL * float(np.max(xa / ya))):
-        r = float(np.mean(xa) / np.mean(ya))
-        return r, r
-    return _bootstrap_ci((xa, ya), _ratio_of_means, confidence, n_resamples, seed, method)
-
-
-def _check_positive(x: np.ndarray, y: np.ndarray) -> None:
-    if np.any(x <= 0) or np.any(y <= 0):
-        raise ValueError("ratio statistics need strictly positive x and y (e.g. latencies, throughputs)")
-
-
-# --------------------------------------------------------------------------------------------
-# paired location tests
-
-
-def paired_wilcoxon(
-    x: Any,
-    y: Any,
-    alternative: Alternative = "two-sided",
-    *,
-    n_resamples: int = 9999,
-    seed: int = 0,
-) -> TestResult:
-    """Wilcoxon signed-rank test on the paired differences x - y (``scipy.stats.wilcoxon``).
-
-    effect: mean(x - y). CI: 95% paired bootstrap (BCa) of that mean, since the signed-rank test
-    itself is about the pseudo-median and has no interval for the mean. Zero differences are
-    dropped (scipy's ``zero_method="wilcox"``); with few non-zero pairs the exact test cannot reach
-    5% at all, and the note says so (m non-zero pairs: smallest one-sided p is 2**-m).
-    statistic: scipy's (W+ for one-sided, min(W+, W-) for two-sided).
-    """
-    _check_alternative(alternative)
-    xa, ya = _paired(x, y)
-    d = xa - ya
-    n = d.size
-    tol = _tolerance(xa, ya)
-    effect = float(np.mean(d))
-    name = f"wilcoxon signed-rank ({_side(alternative)})"
-    if _all_zero(d, tol):
-        return TestResult(name, 0.0, 0.0, 0.0, _NAN, n, _NAN, "all differences zero: no evidence either way")
-    low, high = bootstrap_ci_mean_diff(xa, ya, n_resamples=n_resamples, seed=seed)
-    # Float noise (0.1 + 0.2 - 0.3, or 0.02 measured as 0.019999999999999907) must neither become a
-    # signed rank nor break a tie: snap it to exact zeros and exact ties first.
-    d = snap_float_noise(d)
-    res = stats.wilcoxon(d[d != 0], alternative=alternative) if np.any(d != 0) else None
-    p = signed_rank_p(d, alternative)
-    m = int(np.count_nonzero(d))
-    notes = []
-    if m < n:
-        notes.append(f"{n - m} zero differences dropped")
-    smallest = min(1.0, (1.0 if alternative == "two-sided" else 0.5) * 2.0 ** (1 - m))
-    if smallest > 0.05:
-        sides = "two-sided" if alternative == "two-sided" else "one-sided"
-        notes.append(f"n={m}: smallest attainable {sides} Wilcoxon p is {smallest:.4g}")
-    notes.append(small_n_bootstrap_note(n))
-    statistic = float(res.statistic) if res is not None else _NAN
-    return TestResult(name, effect, low, high, p, n, statistic, _join(*notes))
-
-
-def _t_result(
-    name: str,
-    d: np.ndarray,
-    tol: float,
-    popmean: float,
-    alternative: str,
-    confidence: float = 0.95,
-    effect_shift: float = 0.0,
-    extra_note: str = "",
-    what: str = "differences",
-) -> TestResult:
-    """One-sample t test of mean(d) against ``popmean`` with a two-sided ``confidence`` interval.
-
-    Shared by the paired, one-sample, ratio and non-inferiority tests (a paired t test *is* a
-    one-sample t test on the differences). The interval is of mean(d) - effect_shift.
-    """
-    n = d.size
-    effect = float(np.mean(d)) - effect_shift
-    if _constant(d, tol):
-        # R's t.test stops with "data are essentially constant"; scipy returns t=+-inf, p=0, which
-        # would declare a deterministic difference infinitely significant. Report it as undefined.
-        why = f"all {what} zero" if _all_zero(d, tol) else f"{what} have zero variance"
-        return TestResult(name, effect, effect, effect, _NAN, n, _NAN, _join(f"{why}: t test undefined", extra_note))
-    res = stats.ttest_1samp(d, popmean=popmean, alternative=alternative)
-    ci = stats.ttest_1samp(d, popmean=popmean).confidence_interval(confidence)
-    return TestResult(
-        name,
-        effect,
-        float(ci.low) - effect_shift,
-        float(ci.high) - effect_shift,
-        float(res.pvalue),
-        n,
-        float(res.statistic),
-        extra_note,
-    )
-
-
-def paired_ttest(x: Any, y: Any, alternative: Alternative = "two-sided") -> TestResult:
-    """Paired t test (``scipy.stats.ttest_rel``).
-
-    effect: mean(x - y). CI: two-sided 95% t interval of the mean difference (what
-    ``ttest_rel(...).confidence_interval()`` gives for the two-sided test). statistic: t, df = n - 1.
-    """
-    _check_alternative(alternative)
-    xa, ya = _paired(x, y)
-    d = xa - ya
-    name = f"paired t ({_side(alternative)})"
-    tol = _tolerance(xa, ya)
-    if _constant(d, tol):
-        return _t_result(name, d, tol, 0.0, alternative)
-    res = stats.ttest_rel(xa, ya, alternative=alternative)
-    ci = stats.ttest_rel(xa, ya).confidence_interval(0.95)
-    return TestResult(
-        name, float(np.mean(d)), float(ci.low), float(ci.high), float(res.pvalue), d.size, float(res.statistic)
-    )
-
-
-def one_sample_ttest(x: Any, target: float, alternative: Alternative = "two-sided") -> TestResult:
-    """One-sample t test of mean(x) against a fixed ``target`` (``scipy.stats.ttest_1samp``).
-
-    Use it to compare our seeds with a paper's reported number. effect: mean(x) - target.
-    CI: two-sided 95% t interval of mean(x) - target.
-    """
-    _check_alternative(alternative)
-    xa = _as_1d(x, "x", min_n=2)
-    if not math.isfinite(target):
-        raise ValueError(f"target must be finite, got {target}")
-    name = f"one-sample t vs {target:g} ({_side(alternative)})"
-    return _t_result(name, xa, _tolerance(xa), float(target), alternative, effect_shift=float(target))
-
-
-def ratio_test(
-    x: Any,
-    y: Any,
-    alternative: Alternative = "two-sided",
-    *,
-    n_resamples: int = 9999,
-    seed: int = 0,
-) -> TestResult:
-    """Is mean(x) / mean(y) different from 1 (speed-ups, memory ratios)?
-
-    effect: mean(x) / mean(y), with a 95% paired bootstrap (BCa) interval.
-    p: paired t test on log(x) - log(y), i.e. H0 "geometric mean of the per-pair ratios x_i/y_i
-    is 1". Logs make the ratio additive and roughly symmetric, which a t test needs; the tested
-    quantity (geometric mean of ratios) is therefore not exactly the reported effect (ratio of
-    arithmetic means) and the note gives the geometric mean ratio too. Requires x, y > 0.
-    """
-    _check_alternative(alternative)
-    xa, ya = _paired(x, y)
-    _check_positive(xa, ya)
-    effect = float(np.mean(xa) / np.mean(ya))
-    log_d = np.log(xa) - np.log(ya)
-    gmr = float(np.exp(np.mean(log_d)))
-    low, high = bootstrap_ci_ratio(xa, ya, n_resamples=n_resamples, seed=seed)
-    name = f"ratio of means; paired t on log ratios ({_side(alternative)})"
-    note = _join(f"p tests the geometric mean ratio ({gmr:.4g}) against 1", small_n_bootstrap_note(xa.size))
-    # log differences of equal values are exactly 0.0, so a tiny absolute tolerance suffices here
-    t = _t_result(name, log_d, _REL_TOL, 0.0, alternative, extra_note=note, what="log ratios")
-    return TestResult(name, effect, low, high, t.p_value, xa.size, t.statistic, t.note)
-
-
-# --------------------------------------------------------------------------------------------
-# equivalence and non-inferiority
-
-
-def tost_paired(x: Any, y: Any, low: float, high: float) -> TestResult:
-    """Paired equivalence test (TOST; ``statsmodels.stats.weightstats.ttost_paired``).
-
-    H0: mean(x - y) <= low or mean(x - y) >= high; H1: low < mean(x - y) < high. A small p means
-    "equivalent within [low, high]". p: the larger of the two one-sided t p-values.
-    effect: mean(x - y). CI: the *90%* t interval of mean(x - y), the interval that matches a 5%
-    TOST: it lies inside [low, high] exactly when TOST rejects at 5%.
-    statistic: t of the binding (larger-p) one-sided test.
-    """
-    xa, ya = _paired(x, y)
-    if not (math.isfinite(low) and math.isfinite(high)) or not low < high:
-        raise ValueError(f"equivalence bounds need finite low < high, got low={low}, high={high}")
-    d = xa - ya
-    n = d.size
-    effect = float(np.mean(d))
-    name = f"TOST paired t (bounds [{low:g}, {high:g}])"
-    ci_note = "CI is the 90% t interval (matches a 5% TOST)"
-    if _constant(d, _tolerance(xa, ya)):
-        note = _join("differences have zero variance: t test undefined", ci_note)
-        return TestResult(name, effect, effect, effect, _NAN, n, _NAN, note)
-    p, (t_low, p_low, _), (t_high, p_high, _) = ttost_paired(xa, ya, low, high)
-    ci = stats.ttest_rel(xa, ya).confidence_interval(0.90)
-    t_bind = t_low if p_low >= p_high else t_high
-    return TestResult(name, effect, float(ci.low), float(ci.high), float(p), n, float(t_bind), ci_note)
-
-
-def noninferiority_paired(
-    x: Any,
-    y: Any,
-    margin: float,
-    alternative: Literal["greater", "less"] = "greater",
-) -> TestResult:
-    """Paired non-inferiority t test: is x no worse than y by more than ``margin``?
-
-    ``alternative="greater"`` (higher is better, e.g. accuracy): H0 mean(x - y) <= -margin,
-    a one-sided t test of (x - y + margin) > 0. ``alternative="less"`` (lower is better, e.g.
-    latency, loss): H0 mean(x - y) >= +margin, a one-sided t test of (x - y - margin) < 0.
-    A small p means "non-inferior within the margin". effect: mean(x - y); CI: two-sided 95% t
-    interval of mean(x - y) (non-inferiority at 2.5% one-sided <=> CI clears -margin / +margin).
-    """
-    if alternative not in ("greater", "less"):
-        raise ValueError(f"non-inferiority is one-sided: alternative must be 'greater' or 'less', got {alternative!r}")
-    if not math.isfinite(margin) or margin < 0:
-        raise ValueError(f"margin must be a finite non-negative number, got {margin}")
-    xa, ya = _paired(x, y)
-    d = xa - ya
-    popmean = -margin if alternative == "greater" else margin
-    better = "higher" if alternative == "greater" else "lower"
-    name = f"non-inferiority paired t (margin {margin:g}, {better} is better)"
-    return _t_result(name, d, _tolerance(xa, ya), popmean, alternative)
 
 
 # --------------------------------------------------------------------------------------------
@@ -485,80 +133,6 @@ def holm(p_values: Any) -> np.ndarray:
     if finite.any():
         out[finite] = multipletests(p[finite], method="holm")[1]
     return out
-
-
-# --------------------------------------------------------------------------------------------
-# two classifiers on one test set
-
-
-def _newcombe_paired_ci(n11: int, n12: int, n21: int, n22: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Newcombe (1998) method 10 ("square-and-add" hybrid score) interval for p1 - p2, paired.
-
-    p1 = (n11 + n12) / n, p2 = (n11 + n21) / n. The Wilson intervals of the two marginals come from
-    statsmodels (``proportion_confint(method="wilson")``); statsmodels 0.15 has no paired version,
-    so only the combination with the correlation correction phi is written here.
-    """
-    n = n11 + n12 + n21 + n22
-    p1, p2 = (n11 + n12) / n, (n11 + n21) / n
-    alpha = 1.0 - confidence
-    l1, u1 = proportion_confint(n11 + n12, n, alpha=alpha, method="wilson")
-    l2, u2 = proportion_confint(n11 + n21, n, alpha=alpha, method="wilson")
-    marg = (n11 + n12) * (n21 + n22) * (n11 + n21) * (n12 + n22)
-    det = n11 * n22 - n12 * n21
-    # Newcombe's continuity-corrected phi: shrink a positive det by n/2, keep a negative one.
-    corrected = det - n / 2 if det > n / 2 else (det if det < 0 else 0.0)
-    phi = corrected / math.sqrt(marg) if marg > 0 else 0.0
-    d = p1 - p2
-    lower = d - math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
-    upper = d + math.sqrt(max(0.0, (p2 - l2) ** 2 - 2 * phi * (p2 - l2) * (u1 - p1) + (u1 - p1) ** 2))
-    return float(lower), float(upper)
-
-
-def _as_bool(values: Any, name: str) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
-    if arr.dtype != bool:
-        if arr.dtype.kind not in "iuf" or not np.all(np.isin(arr, (0, 1))):
-            raise ValueError(f"{name} must be boolean (or 0/1) per-item correctness")
-        arr = arr.astype(bool)
-    return arr
-
-
-def mcnemar_test(correct_a: Any, correct_b: Any, exact: bool | None = None) -> TestResult:
-    """McNemar test for two classifiers scored on the same test items.
-
-    ``correct_a[i]`` / ``correct_b[i]``: whether classifier a / b got item i right. Only discordant
-    items count: b_only = a right & b wrong, c_only = a wrong & b right. ``exact=None`` picks the
-    exact binomial test when b_only + c_only < 25 and the continuity-corrected chi-square otherwise
-    (both ``statsmodels.stats.contingency_tables.mcnemar``). p is two-sided.
-    effect: accuracy(a) - accuracy(b). CI: 95% Newcombe (1998, method 10) hybrid score interval for
-    a paired difference of proportions (closed form, good coverage even with few discordant pairs).
-    statistic: min(b_only, c_only) for the exact test, chi-square otherwise.
-    """
-    a = _as_bool(correct_a, "correct_a")
-    b = _as_bool(correct_b, "correct_b")
-    if a.size != b.size:
-        raise ValueError(f"correct_a and correct_b must score the same items, got {a.size} and {b.size}")
-    if a.size < 1:
-        raise ValueError("mcnemar_test needs at least one item")
-    n11 = int(np.sum(a & b))
-    n12 = int(np.sum(a & ~b))
-    n21 = int(np.sum(~a & b))
-    n22 = int(np.sum(~a & ~b))
-    n = a.size
-    discordant = n12 + n21
-    use_exact = discordant < 25 if exact is None else bool(exact)
-    name = "mcnemar (exact binomial)" if use_exact else "mcnemar (chi-square, continuity-corrected)"
-    effect = (n12 - n21) / n
-    low, high = _newcombe_paired_ci(n11, n12, n21, n22)
-    counts = f"a-only correct {n12}, b-only correct {n21}, n={n}"
-    if discordant == 0:
-        # statsmodels' chi-square divides by zero here and reports p = 0; there is simply no evidence.
-        note = f"no discordant items: classifiers agree on every item; {counts}"
-        return TestResult(name, 0.0, low, high, 1.0, n, _NAN, note)
-    res = _sm_mcnemar([[n11, n12], [n21, n22]], exact=use_exact, correction=True)
-    return TestResult(name, effect, low, high, float(res.pvalue), n, float(res.statistic), counts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -656,87 +230,6 @@ def nemenyi_critical_difference(n_methods: int, n_blocks: int, alpha: float = 0.
 
 
 # --------------------------------------------------------------------------------------------
-# corpus-level metrics (BLEU)
-
-
-def _take(seq: Any, idx: np.ndarray) -> Any:
-    if seq is None:
-        return None
-    if isinstance(seq, np.ndarray):
-        return seq[idx]
-    return [seq[i] for i in idx]
-
-
-def paired_bootstrap_corpus(
-    metric: Callable[[Any, Any], float],
-    sys_a: Sequence[Any],
-    sys_b: Sequence[Any],
-    refs: Sequence[Any] | None,
-    n_resamples: int = 1000,
-    seed: int = 0,
-    *,
-    confidence: float = 0.95,
-) -> TestResult:
-    """Koehn (2004) paired bootstrap resampling for a corpus-level metric such as BLEU.
-
-    ``metric(hyps, refs) -> float`` scores a whole corpus; ``sys_a[i]``, ``sys_b[i]`` and
-    ``refs[i]`` belong to sentence i (for sacrebleu: ``lambda h, r: corpus_bleu(h, [r]).score``;
-    ``refs`` may be None for reference-free metrics). Sentence indices are resampled with
-    replacement (``scipy.stats.bootstrap``) and both systems are scored on the same resample.
-
-    effect: metric(a) - metric(b) on the full corpus. CI: percentile interval of the resampled
-    differences. p: one-sided for "a is better than b": the fraction of resamples on which a is not
-    better (metric(a) - metric(b) <= 0), Koehn's "a wins in 1 - p of the samples". It is a Monte
-    Carlo estimate (resolution 1 / n_resamples; 0 means < 1 / n_resamples), and it is not the
-    mean-shifted variant sacrebleu reports.
-    """
-    n = len(sys_a)
-    if len(sys_b) != n or (refs is not None and len(refs) != n):
-        raise ValueError(
-            f"sys_a, sys_b and refs must align sentence by sentence, got lengths {n}, {len(sys_b)}, "
-            f"{None if refs is None else len(refs)}"
-        )
-    if n < 2:
-        raise ValueError(f"paired bootstrap needs at least 2 sentences, got {n}")
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be positive, got {n_resamples}")
-
-    def delta(idx: np.ndarray) -> float:
-        r = _take(refs, idx)
-        return float(metric(_take(sys_a, idx), r)) - float(metric(_take(sys_b, idx), r))
-
-    score_a = float(metric(sys_a, refs))
-    score_b = float(metric(sys_b, refs))
-    effect = score_a - score_b
-    res = stats.bootstrap(
-        (np.arange(n),),
-        delta,
-        n_resamples=n_resamples,
-        confidence_level=confidence,
-        vectorized=False,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
-    deltas = np.asarray(res.bootstrap_distribution, dtype=float)
-    p = float(np.mean(deltas <= 0))
-    notes = [f"metric(a)={score_a:.4g}, metric(b)={score_b:.4g}"]
-    if np.all(deltas == 0):
-        notes.append("metric identical for both systems on every resample")
-    elif p == 0:
-        notes.append(f"a better on every resample: p < {1 / n_resamples:.2g}")
-    return TestResult(
-        f"paired bootstrap (Koehn 2004; one-sided, a > b; {n_resamples} resamples)",
-        effect,
-        float(res.confidence_interval.low),
-        float(res.confidence_interval.high),
-        p,
-        n,
-        _NAN,
-        _join(*notes),
-    )
-
-
-# --------------------------------------------------------------------------------------------
 # signed ranks with float noise, Hodges-Lehmann intervals, bootstrap distributions
 
 # Differences closer than this fraction of the largest |difference| are one value measured twice.
@@ -813,7 +306,7 @@ def hodges_lehmann_interval(d: Any, level: float = 0.95) -> tuple[float, float]:
     tail = (1 - level) / 2
     if n <= 60:
         cdf = _signed_rank_cdf(n)
-        q = int(np.searchsorted(cdf, tail - 1e-12))  # smallest q with P(W+ <= q) >= tail
+        q = int(np.searchsorted(cdf, tail + 1e-12, side="right"))  # largest k with P(W+ <= k - 1) <= tail
     else:
         sd = math.sqrt(n * (n + 1) * (2 * n + 1) / 24)
         q = int(math.floor(big_m / 2 - stats.norm.ppf(1 - tail) * sd))
