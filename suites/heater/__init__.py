@@ -28,11 +28,24 @@ SUITE = Suite(
     build=build,
     figures=figures,
     datasets=(
-        DatasetSpec("lastfm", ("heater/lastfm/train.csv", "heater/lastfm/user_content.npz"), "Heater repository"),
         DatasetSpec(
-            "citeulike", ("heater/citeulike/train.csv", "citeulike-a/item-tag.dat"), "Heater repository, CiteULike-a"
+            "lastfm",
+            (*(f"heater/lastfm/{s}.csv" for s in ("train", "vali", "test")), "heater/lastfm/user_content.npz"),
+            "Heater repository (hetrec2011-lastfm-2k, the paper's user-cold-start split)",
+            experiments=("coldstart",),
         ),
-        DatasetSpec("movielens", ("movielens-100k/ml-100k.inter",), "GroupLens MovieLens 100K (RecBole files)"),
+        DatasetSpec(
+            "citeulike",
+            (*(f"heater/citeulike/{s}.csv" for s in ("train", "vali", "test")), "citeulike-a/item-tag.dat"),
+            "Heater repository (the paper's item-cold-start split) and CiteULike-a (item tags)",
+            experiments=("coldstart",),
+        ),
+        DatasetSpec(
+            "movielens",
+            tuple(f"movielens-100k/ml-100k.{k}" for k in ("inter", "item", "user")),
+            "GroupLens MovieLens 100K (RecBole files)",
+            experiments=("coldstart",),
+        ),
     ),
     extra="recsys",
     check=check,
