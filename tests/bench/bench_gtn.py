@@ -139,8 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         f"Machine: {cpu_model()}, {args.threads} threads, torch {torch.__version__}. Configuration: d_model 512, "
         "d_hidden 1024, q = v = 8, 8 heads, 8 encoders per tower, dropout 0.2, Adagrad 1e-4, batch 3, step-wise "
         f"mask in training. Median of {args.epochs} timed epoch(s) after five warm-up steps; wall time, and the "
-        "process's CPU time divided by the threads (what an otherwise idle machine would take when the threads "
-        "run in parallel; robust to other processes' load). Reference: the official "
+        "process's CPU time divided by the threads (with one thread: one core's CPU time, unaffected by waiting for "
+        "other processes; two threads would at best halve it, so above twice the reference a 2-core run cannot "
+        "win). Reference: the official "
         "loop (run.py, unchanged) on 2 cores of this class of machine. Target: faster.",
         "",
         "| dataset | our variant | wall s/epoch | CPU s/epoch / threads | official loop s/epoch | speed-up (CPU) "
