@@ -1,8 +1,7 @@
 """GTN (Liu et al. 2021, arXiv 2103.14438): the paper's claims, regenerated and judged.
 
 claims.py the claims in families; experiments.py the cells (data, models, training rule, both
-selections); profiles.py the typed profiles; figures.py the figures; stats_tests.py two tests the
-claims use. See experiments.py for the protocol and where it departs from the paper and the code.
+selections); profiles.py the typed profiles; figures.py the figures. See experiments.py for the protocol and where it departs from the paper and the code.
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ from __future__ import annotations
 from suites.data.timeseries import GTN_PAPER_DATASETS, candidates
 from suites.harness import DatasetSpec, Suite
 
-from . import stats_tests  # noqa: F401  (registers the suite's tests with the judge)
 from .claims import CLAIMS
 from .experiments import absent_paper_datasets, build, check_datasets
 from .figures import figures

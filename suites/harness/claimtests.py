@@ -5,7 +5,8 @@ effect, an interval at any level and one-sided p-values at any boundary, so the 
 no per-test branches: `ttest` (paired or one-sample; log scale for ratio effects), `wilcoxon`
 (Hodges-Lehmann estimate and interval), `bootstrap` (mean over many units: users, examples),
 `exact` (deterministic figures), `friedman` (rank advantage over the best other method across
-blocks), `spread` (max - min of several methods' means: "flat in r"). Suites may add their own
+blocks), `spread` (max - min of several methods' means: "flat in r"), `spread_across_tasks`
+(max - min of one method's means over tasks). Suites may add their own
 with `register_test`.
 """
 
@@ -112,7 +113,7 @@ class _OnScale(Test):
         return math.exp(value) if self.ratio else value
 
 
-class _Resampled(Test):
+class Resampled(Test):
     """A test read off a bootstrap distribution of the effect (`draws`, on the test's scale):
     percentile interval, and p as the share of draws on the wrong side of the bound."""
 
@@ -200,7 +201,7 @@ class Wilcoxon(_OnScale):
 
 
 @register_test("bootstrap")
-class Bootstrap(_Resampled, _OnScale):
+class Bootstrap(Resampled, _OnScale):
     """Percentile bootstrap of the mean per-unit effect over units (many units: users, examples)."""
 
     RESAMPLES = 9999
@@ -246,7 +247,7 @@ class Exact(Test):
 
 
 @register_test("friedman")
-class RankAdvantage(_Resampled):
+class RankAdvantage(Resampled):
     """The treatment ranks first among many methods over many blocks (datasets are the units).
 
     effect = (best average rank among the other methods) - (the treatment's average rank): positive
@@ -278,7 +279,7 @@ class RankAdvantage(_Resampled):
 
 
 @register_test("spread")
-class Spread(_Resampled):
+class Spread(Resampled):
     """How far apart several methods are: max - min of their mean values over units (blocks).
 
     For "flat in r"-style claims: declare direction="equivalent" with the margin, so the claim is
@@ -303,3 +304,33 @@ class Spread(_Resampled):
         self.sd = float(np.std(self.draws) * math.sqrt(self.n))
         self.name = "spread of method means (max - min), bootstrap over units"
         self.note = "means " + ", ".join(f"{m} {v:.3g}" for m, v in zip(table.columns, means, strict=True))
+
+
+@register_test("spread_across_tasks")
+class SpreadAcrossTasks(Resampled):
+    """How much one quantity differs between tasks (datasets): the range (max - min) of the task
+    means, with a bootstrap that resamples seeds within each task; Kruskal-Wallis p in the notes."""
+
+    RESAMPLES = 2000
+
+    def __init__(self, claim, data: ClaimData) -> None:
+        super().__init__(claim, data)
+        rows = data.rows[data.rows["role"] == "treatment"]
+        groups = {t: g["value"].to_numpy(float) for t, g in rows.groupby("task") if len(g)}
+        if len(groups) < 2:
+            raise ValueError(f"needs at least two tasks, got {len(groups)}")
+        self.n = len(groups)
+        means = {t: float(v.mean()) for t, v in groups.items()}
+        self.effect = max(means.values()) - min(means.values())
+        rng = np.random.default_rng(0)
+        values = list(groups.values())
+        self.draws = np.array(
+            [np.ptp([v[rng.integers(0, len(v), len(v))].mean() for v in values]) for _ in range(self.RESAMPLES)]
+        )
+        flat = np.concatenate(values)
+        kruskal = math.nan if np.ptp(flat) == 0 else float(sps.kruskal(*values).pvalue)
+        self.name = "range of task means; bootstrap over seeds within tasks"
+        order = sorted(means.items(), key=lambda kv: kv[1])
+        self.note = (
+            "per-task means: " + ", ".join(f"{t} {m:.3f}" for t, m in order) + f"; Kruskal-Wallis p={kruskal:.3g}"
+        )

@@ -47,7 +47,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from . import stats
-from .claimtests import TESTS, ClaimData, Test, TTest, _Resampled, register_test  # noqa: F401 - suites import some of these here
+from .claimtests import TESTS, ClaimData, Test, register_test  # noqa: F401 - suites import register_test here
 from .core import Claim
 
 ALPHA = 0.05

@@ -34,7 +34,7 @@ from suites.data import DatasetUnavailable
 
 from . import provenance
 from .core import Cell, Diverged, Experiment, RunContext, Suite
-from .store import RunStore
+from .store import RunStore, row_key
 
 DEFAULT_BASE_SEED = 20211
 LOG_FILE = "run.log"
@@ -260,7 +260,7 @@ def run_suite(suite: Suite, options: RunOptions) -> tuple[RunStore, dict[str, in
     if options.fresh and store.path.exists():
         # Set the old rows aside first, so an interrupted fresh run resumes as a fresh run.
         shutil.copyfile(store.path, store.path.with_name("runs.previous.csv"))
-        store.forget({c.key for _, c in cells})
+        store.forget({row_key(r) for r in store.rows})  # fresh means fresh: cells dropped from the plan go too
     done = store.finished()
     pending = [(e, c) for e, c in cells if c.key not in done]
     tally = {"skipped (finished before)": len(cells) - len(pending)}

@@ -332,3 +332,14 @@ def test_an_interval_that_touches_the_boundary_has_not_cleared_it():
     entry = verdict_of(claim(test="wilcoxon", direction="greater"), d, [0.0] * len(d))
     assert entry["ci_low"] == 0.0
     assert entry["verdict"] == INCONCLUSIVE
+
+
+def test_spread_across_tasks_is_the_range_of_task_means():
+    rows = [
+        row("a", task, seed, level + 0.01 * seed) for task, level in (("t0", 0.2), ("t1", 0.7)) for seed in (1, 2, 3)
+    ]
+    c = claim(test="spread_across_tasks", direction="measurement", baseline=None)
+    (entry,) = judge([c], rows)
+    assert entry["verdict"] == MEASURED and entry["n"] == 2
+    assert entry["measured"] == pytest.approx(0.5)
+    assert "Kruskal-Wallis" in entry["notes"]
