@@ -260,7 +260,10 @@ def run_suite(suite: Suite, options: RunOptions) -> tuple[RunStore, dict[str, in
     if options.fresh and store.path.exists():
         # Set the old rows aside first, so an interrupted fresh run resumes as a fresh run.
         shutil.copyfile(store.path, store.path.with_name("runs.previous.csv"))
-        store.forget({row_key(r) for r in store.rows})  # fresh means fresh: cells dropped from the plan go too
+        # Fresh means fresh for every planned experiment: its cells that left the plan go too; the
+        # experiments an --only run leaves out keep their rows.
+        planned = {e.name for e, _ in cells}
+        store.forget({row_key(r) for r in store.rows if r["experiment"] in planned})
     done = store.finished()
     pending = [(e, c) for e, c in cells if c.key not in done]
     tally = {"skipped (finished before)": len(cells) - len(pending)}
