@@ -277,6 +277,20 @@ def test_fresh_reruns_finished_cells_and_keeps_the_old_rows(smoke_results, tmp_p
     assert len(cells(rows(results))) == TINY_CELLS["smoke"]
 
 
+def test_fresh_drops_cells_that_left_the_plan_but_keeps_experiments_only_leaves_out(smoke_results, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(smoke_results, results)
+    path = results / "tiny" / "smoke" / "runs.csv"
+    table = rows(results)
+    stale = {**next(r for r in table if r["experiment"] == "estimate"), "method": "retired"}
+    write_rows(path, [*table, stale])
+    only = ("--only", "tiny.estimate.better")
+    claimbench("run", "tiny", "--profile", "smoke", "--fresh", *only, "--results-dir", str(results), "--no-progress")
+    after = rows(results)
+    assert "retired" not in {r["method"] for r in after}
+    assert {r["experiment"] for r in after} == {"estimate", "count"}  # --only left `count` alone
+
+
 def test_console_ends_with_the_verdicts_and_names_the_log(smoke_results, tmp_path):
     out = claimbench("run", "tiny", "--profile", "smoke", "--results-dir", str(tmp_path), "--no-progress").stdout
     summary = out[out.index("Summary of verdicts") :]
