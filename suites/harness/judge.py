@@ -276,10 +276,10 @@ def _region_text(region: tuple[float, float] | None) -> str:
     if math.isinf(low) and math.isinf(high):
         return "any"
     if math.isinf(high):
-        return f">= {_fmt(low)}"
+        return f"> {_fmt(low)}"
     if math.isinf(low):
-        return f"<= {_fmt(high)}"
-    return f"[{_fmt(low)}, {_fmt(high)}]"
+        return f"< {_fmt(high)}"
+    return f"({_fmt(low)}, {_fmt(high)})"
 
 
 def judge(
