@@ -21,7 +21,6 @@ from suites.lora import experiments as E
 from suites.lora import memory as MEM
 from suites.lora import models as MOD
 from suites.lora.claims import CLAIMS
-from suites.lora.profiles import PROFILES
 from suites.lora.profiles import PROFILES, LoRAProfile
 
 needs_lora_extra = pytest.mark.skipif(
