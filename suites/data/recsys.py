@@ -68,7 +68,7 @@ class ColdStart:
 def _pairs(path) -> np.ndarray:
     frame = pd.read_csv(path)
     if list(frame.columns[:2]) != ["uid", "iid"]:
-        raise ValueError(f"{path}: expected columns uid,iid, found {list(frame.columns)}")
+        raise ValueError(f"{path.name}: expected columns uid,iid, found {list(frame.columns)}")
     return frame[["uid", "iid"]].to_numpy(dtype=np.float64).astype(np.int64)
 
 

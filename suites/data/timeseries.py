@@ -309,7 +309,7 @@ def _trim_trailing_nan(x: np.ndarray, path: os.PathLike) -> np.ndarray:
     while n > 0 and not finite_rows[n - 1]:
         n -= 1
     if not finite_rows[:n].all():
-        raise DatasetUnavailable(f"{path}: missing values inside a series are not supported")
+        raise DatasetUnavailable(f"{path.name}: missing values inside a series are not supported")
     return x[:n]
 
 
