@@ -88,6 +88,8 @@ def reproduce(session: nox.Session) -> None:
     suites, options = split_suites(session.posargs)
     if "--profile" not in options:
         options = ["--profile", "quick", *options]
+    if "--jobs" not in options:  # as the committed results were made: two cells at a time, one thread each
+        options = ["--jobs", "2", *options]
     options = [o for o in options if o != "--resume"] if "--resume" in options else ["--fresh", *options]
     claimbench(session, python, "run", *(suites or implemented_suites(session, python)), *options)
     where = (
