@@ -200,6 +200,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The commands set environment variables for the cells' worker processes; a caller in the same
+    # process (a test, a notebook) gets its environment back unchanged.
+    saved = dict(os.environ)
+    try:
+        return _main(argv)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _main(argv: list[str] | None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is ever fetched from a hub at run time
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     args = _parser().parse_args(argv)
