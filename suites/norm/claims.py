@@ -12,6 +12,20 @@ from suites.harness.core import Claim, family
 
 SOURCE = "Nguyen & Salazar 2019, arXiv 1910.05895"
 
+# What the training claims share: PostNorm + LayerNorm against PreNorm + LayerNorm, paired on runs.
+TRAINING = Claim(
+    id="norm.training.base",
+    statement="",
+    source=SOURCE,
+    experiment="table3",
+    metric="bleu",
+    treatment={"method": "post_ln"},
+    baseline={"method": "pre_ln"},
+    test="ttest",
+    direction="greater",
+    unit=("task", "seed"),
+)
+
 # 1. ScaleNorm is faster than LayerNorm: the ratio LayerNorm time / ScaleNorm time per timing block.
 SPEED = family(
     Claim(
@@ -50,18 +64,12 @@ SPEED = family(
 
 # 2. Warmup-free training: share of failed runs (diverged, or test BLEU below `fail_bleu`).
 WARMUP = family(
-    Claim(
+    TRAINING.variant(
         id="norm.warmup.base",
         statement="Without warmup PostNorm fails where PreNorm trains",
         source=f"{SOURCE}, Table 5",
         experiment="nowarmup",
         metric="failed",
-        treatment={"method": "post_ln"},
-        baseline={"method": "pre_ln"},
-        test="ttest",
-        direction="greater",
-        margin=0.0,
-        unit=("task", "seed"),
         protocol="NoWarmup schedule (constant learning rate, x0.8 on validation plateau); a run fails "
         "when it diverges or its test BLEU is below the profile's fail_bleu; effect = PostNorm's failure "
         "share minus PreNorm's, paired on seeds",
@@ -92,18 +100,12 @@ WARMUP = family(
 
 # 3. PreNorm learns faster: updates (and seconds) to the target validation loss, PostNorm / PreNorm.
 LEARN = family(
-    Claim(
+    TRAINING.variant(
         id="norm.learn.base",
         statement="PreNorm reaches a given validation loss in fewer updates than PostNorm",
         source=f"{SOURCE}, Figure 1",
-        experiment="table3",
         metric="steps_to_target",
-        treatment={"method": "post_ln"},
-        baseline={"method": "pre_ln"},
-        test="ttest",
-        direction="greater",
         effect="ratio",
-        unit=("task", "seed"),
         paper_value_text="Figure 1: PreNorm's dev curves lead (no number)",
         protocol="both with InvSqrtDecay warmup; updates until the validation NLL first reaches the "
         "profile's target_val_loss (a run that never does is censored one evaluation past its budget)",
@@ -122,17 +124,12 @@ LEARN = family(
 
 # 4. Table 3's BLEU ordering, each setup against PostNorm + LayerNorm.
 BLEU = family(
-    Claim(
+    TRAINING.variant(
         id="norm.bleu.base",
         statement="Each added change improves test BLEU over PostNorm + LayerNorm",
         source=f"{SOURCE}, Table 3",
-        experiment="table3",
-        metric="bleu",
         treatment={"method": "pre_ln"},
         baseline={"method": "post_ln"},
-        test="ttest",
-        direction="greater",
-        unit=("task", "seed"),
         protocol="sacrebleu corpus BLEU (detokenised, 13a) of greedy translations of the test set, "
         "paired on seeds; sacrebleu-style paired bootstrap per seed in figures/bleu_bootstrap.md",
     ),
@@ -148,18 +145,12 @@ BLEU = family(
 
 # 5. Gradient norms: PostNorm's are larger and spikier than PreNorm's.
 GRAD = family(
-    Claim(
+    TRAINING.variant(
         id="norm.grad.base",
         statement="PostNorm's global gradient norm is larger than PreNorm's",
         source=f"{SOURCE}, Figure 2",
-        experiment="table3",
         metric="grad_norm_mean",
-        treatment={"method": "post_ln"},
-        baseline={"method": "pre_ln"},
-        test="ttest",
-        direction="greater",
         effect="ratio",
-        unit=("task", "seed"),
         paper_value_text="Figure 2 (no number)",
         protocol="global gradient norm before clipping, every update after the first 10%",
     ),
@@ -176,18 +167,15 @@ GRAD = family(
 # 6. ScaleNorm lowers label-smoothed test perplexity (Table 8), PreNorm + FixNorm in both arms.
 _TABLE8 = [(54.30, 45.77), (20.46, 19.08), (17.95, 17.10), (14.95, 15.08), (13.45, 13.29)]
 PPL = family(
-    Claim(
+    TRAINING.variant(
         id="norm.ppl.base",
         statement="ScaleNorm gives lower label-smoothed test perplexity than LayerNorm",
         source=f"{SOURCE}, Table 8",
-        experiment="table3",
         metric="test_ppl_ls",
         treatment={"method": "pre_fix_sn"},
         baseline={"method": "pre_fix_ln"},
-        test="ttest",
         direction="less",
         effect="ratio",
-        unit=("task", "seed"),
         paper_value=round(math.exp(sum(math.log(s / ln) for ln, s in _TABLE8) / len(_TABLE8)), 3),
         paper_value_text="ratio 0.94 (geometric mean over Table 8's five pairs; lower in 4 of 5)",
     ),
