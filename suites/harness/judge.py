@@ -238,6 +238,11 @@ def _not_run_reason(claim: Claim, frame: pd.DataFrame, device: str) -> str:
     failed = mine[mine["status"] == "error"]
     if len(failed):
         return f"{len(failed)} cell(s) failed with an error (status=error in runs.csv)"
+    ran = frame[frame["experiment"] == claim.experiment]
+    for filters in (claim.treatment, claim.baseline or {}):
+        if not ran.empty and select(ran, filters).empty:
+            wanted = ", ".join(f"{k}={v}" for k, v in filters.items())
+            return f"this profile does not run {wanted} in experiment {claim.experiment!r}"
     return f"no rows of metric {claim.metric!r} in experiment {claim.experiment!r} (profile too small or not run)"
 
 

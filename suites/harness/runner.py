@@ -71,11 +71,12 @@ class RunOptions:
     def setting_overrides(self) -> dict[str, Any]:
         return {**self.overrides, **({"seeds": self.seeds} if self.seeds is not None else {})}
 
-    def resolved_threads(self, settings: Any) -> int:
-        """--threads, else the profile's `threads` setting, else cores / jobs (one per cell's CPU elsewhere)."""
+    def resolved_threads(self, settings: Any, exclusive: bool = False) -> int:
+        """--threads, else the profile's `threads` setting, else cores / jobs, or every core for an
+        exclusive cell, which runs with nothing beside it (elsewhere: one per cell's CPU)."""
         if self.threads or setting(settings, "threads"):
             return int(self.threads or setting(settings, "threads"))
-        return max(1, (os.cpu_count() or 1) // self.jobs) if self.executor == "local" else 0
+        return max(1, (os.cpu_count() or 1) // (1 if exclusive else self.jobs)) if self.executor == "local" else 0
 
 
 def validate(suite: Suite, options: RunOptions) -> Any:
@@ -182,7 +183,7 @@ def execute(experiment: Experiment, cell: Cell, options: RunOptions, settings: A
     """Run one cell where it is (driver or worker); never raises for a failure of the cell itself."""
     import torch
 
-    threads = options.resolved_threads(settings) or max(1, experiment.cpus)
+    threads = options.resolved_threads(settings, experiment.exclusive) or max(1, experiment.cpus)
     torch.set_num_threads(threads)
     ctx = RunContext(
         profile=options.profile,

@@ -22,6 +22,7 @@ from suites.lora.models import (
     ADAPTER_H,
     ADAPTER_L,
     QV,
+    adamw,
     build_any,
     build_causal,
     build_checkpointable,
@@ -172,7 +173,7 @@ def run_throughput(cell, ctx) -> dict[str, float]:
     name = cell.task
     torch.manual_seed(cell.seed)
     models = {m: prepare(build_any(name, ctx.device), name, m).train() for m in ("full", "lora")}
-    optimizers = {m: torch.optim.AdamW(trainable(models[m]), lr=1e-6) for m in models}
+    optimizers = {m: adamw(trainable(models[m]), lr=1e-6) for m in models}
     data = random_batch(name, vocab_of(models["full"]), batch, seq, cell.seed, ctx.device)
 
     def step(m: str) -> float:
@@ -236,9 +237,10 @@ def build(s) -> list[Experiment]:
         Experiment("pilot", finetune.run_pilot, tasks=text_tasks, grid={"lr_step": [-1, 0, 1]},
                    methods={m: {"method": m} for m in PILOT_METHODS if m in s.finetune_methods}),
         Experiment("finetune", finetune.run_finetune, tasks=text_tasks, methods=methods, seeds=s.seeds),
+        # Not exclusive: a probe reads its own process's peak, which a neighbouring cell cannot move.
         Experiment("memory", memory.run_memory, tasks={m: {} for m in s.memory_models},
                    methods={"full": {}, "lora": {}}, grid={"shape": list(s.memory_shapes)}, seeds=s.memory_repeats,
-                   exclusive=True),
+                   memory_gb=4.0),
         Experiment("latency", run_latency, tasks={m: {} for m in s.latency_models},
                    methods={"interleaved": {}}, grid={"batch_kind": ["small", "large"]},
                    seeds=s.latency_blocks, exclusive=True),

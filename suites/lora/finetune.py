@@ -6,7 +6,7 @@ Setup shared by every method, so that methods differ only in how they adapt the 
   fixed learning rate `head_lr` in every method; "head only" is that probe itself;
 - each method's backbone learning rate is fixed in the profile from a dev pilot (`run_pilot`, one
   seed, the profile's rate times factor^-1, ^0, ^1), which the results record;
-- AdamW (weight decay 0.01), linear warm-up over 6% of the steps then linear decay (the paper's
+- AdamW (fused; weight decay 0.01), linear warm-up over 6% of the steps then linear decay (the paper's
   RoBERTa recipe), gradient clipping at 1;
 - LoRA uses alpha = r (scaling 1 at every rank), so ranks share one learning rate;
 - the test split is scored per example: `test_acc` is a 1-D array (100 for a correct prediction,
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from suites.harness import Diverged
-from suites.lora.models import Q_ONLY, QV, build_classifier, family, prepare, sync, trainable
+from suites.lora.models import Q_ONLY, QV, adamw, build_classifier, family, prepare, sync, trainable
 
 HEAD = "classifier"
 
@@ -114,7 +114,7 @@ def train(model, data: dict, lr: float, s, seed: int, device: str) -> tuple[floa
     head = [p for n_, p in model.named_parameters() if p.requires_grad and n_.startswith(HEAD + ".")]
     body = [p for n_, p in model.named_parameters() if p.requires_grad and not n_.startswith(HEAD + ".")]
     groups = [{"params": head, "lr": s.head_lr}] + ([{"params": body, "lr": lr}] if body else [])
-    optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
+    optimizer = adamw(groups, weight_decay=0.01)
     schedule = get_linear_schedule_with_warmup(optimizer, math.ceil(0.06 * total), total)
     gen = torch.Generator().manual_seed(seed)
     batches = []  # padded ahead of time: the clock below measures training only

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from suites.lora.memory import shape_of
-from suites.lora.models import build_any, loss_of, prepare, random_batch, trainable, vocab_of
+from suites.lora.models import adamw, build_any, loss_of, prepare, random_batch, trainable, vocab_of
 
 
 def _status_kb(field: str) -> int:
@@ -65,7 +65,7 @@ def memprobe(args: Mapping[str, Any]) -> dict[str, Any]:
     model = prepare(build_any(name, "cpu", cached=False), name, args["method"]).to(device).train()
     shape = shape_of(model, name)
     batch = random_batch(name, vocab_of(model), int(args["batch"]), int(args["seq"]), int(args["seed"]), device)
-    optimizer = torch.optim.AdamW(trainable(model), lr=1e-5)
+    optimizer = adamw(trainable(model), lr=1e-5)
     gc.collect()
     if cuda:
         torch.cuda.synchronize()

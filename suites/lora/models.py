@@ -129,6 +129,13 @@ def trainable(model: torch.nn.Module) -> list[torch.nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
 
+def adamw(params, **kwargs) -> torch.optim.AdamW:
+    """AdamW with the fused kernel (CPU and CUDA). The default for-each loop costs full fine-tuning of
+    MiniLM about half its step time on a CPU (measured: 0.19 s of a 0.38 s step, 0.03 s fused),
+    which would inflate LoRA's measured speed-up with an optimizer cost the paper's setting does not have."""
+    return torch.optim.AdamW(params, fused=True, **kwargs)
+
+
 def parse_shape(shape: str) -> tuple[int, int]:
     """ "8x64" -> (batch 8, sequence length 64)."""
     batch, _, seq = shape.partition("x")

@@ -164,6 +164,12 @@ def test_not_run_without_rows():
     assert entry["verdict"] == NOT_RUN
 
 
+def test_not_run_names_the_method_the_profile_left_out():
+    rows = [row("a", f"t{i}", 1, 1.0) for i in range(4)]  # the treatment ran, the baseline "b" did not
+    (entry,) = judge([claim()], rows)
+    assert entry["verdict"] == NOT_RUN and "does not run method=b" in entry["notes"]
+
+
 def test_family_adjustment_widens_only_its_own_family():
     rows = paired_rows(shifted(0.2), ZEROS)
     alone = judge([claim(id="x.one.a")], rows)[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -195,4 +196,5 @@ def test_threads_come_from_a_typed_profile_or_a_dict():
     assert local.resolved_threads({"seeds": 1, "threads": 2}) == 2
     assert RunOptions(jobs=1, threads=5).resolved_threads(Profile(seeds=1, threads=3)) == 5  # --threads wins
     assert local.resolved_threads(Profile(seeds=1)) >= 1  # cores / jobs
+    assert RunOptions(jobs=2).resolved_threads(Profile(seeds=1), exclusive=True) == (os.cpu_count() or 1)  # alone
     assert RunOptions(executor="ray").resolved_threads(Profile(seeds=1)) == 0  # the experiment's cpus decide
