@@ -7,12 +7,24 @@ transcribed below in a few lines each, with our weights copied into them.
 from __future__ import annotations
 
 import math
+import shutil
+import warnings
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from impl.norms import FixNorm, LayerNorm, RMSNorm, ScaleNorm, make_norm, scale_norm, scale_norm_naive
+from impl import norms
+from impl.norms import (
+    FixNorm,
+    LayerNorm,
+    RMSNorm,
+    ScaleNorm,
+    make_norm,
+    scale_norm,
+    scale_norm_backend,
+    scale_norm_naive,
+)
 from impl.seq2seq import positional_encoding
 
 
@@ -148,3 +160,134 @@ def test_positional_encoding_sin_on_even_cos_on_odd():
     torch.testing.assert_close(pe[p, 1], torch.tensor(math.cos(p)))
     torch.testing.assert_close(pe[p, 2], torch.tensor(math.sin(p / 10000 ** (2 / 16))))
     torch.testing.assert_close(pe[p, 3], torch.tensor(math.cos(p / 10000 ** (2 / 16))))
+
+
+# --- the fused C++ kernel (CPU) -------------------------------------------------------------------
+
+# float32 tolerance for kernel against naive: both round differently (sum order, g/r vs g*(1/r)), a few
+# ulps; tight enough that test_kernel_tolerance_catches_wrong_backwards fails wrong formulas.
+TIGHT = dict(rtol=1e-5, atol=1e-7)
+HAS_COMPILER = any(shutil.which(c) for c in ("c++", "g++", "clang++"))
+
+
+@pytest.fixture
+def kernel():
+    if not HAS_COMPILER:
+        pytest.skip("no C++ compiler (c++/g++/clang++) on PATH, so ScaleNorm cannot build its CPU kernel")
+    assert scale_norm_backend("cpu") == "cpp", f"kernel failed to build: {norms._kernel_error}"
+
+
+def test_kernel_is_the_cpu_path(kernel):
+    assert norms._kernel_error is None
+    assert scale_norm_backend(torch.device("cpu")) == "cpp"
+    assert scale_norm_backend("cuda") == "eager"
+    x = torch.randn(4, 16, requires_grad=True)
+    assert type(ScaleNorm(16)(x).grad_fn).__name__ == "_ScaleNormKernelFunctionBackward"
+    assert type(ScaleNorm(16, fast=False)(x).grad_fn).__name__ != "_ScaleNormKernelFunctionBackward"
+
+
+def _kernel_case(dtype):
+    """3-D, non-contiguous (a permute), d = 99 (six of the kernel's 16-lane blocks plus a tail), two
+    rows with norm below eps, g = 1.7 != sqrt(d)."""
+    torch.manual_seed(4)
+    x = torch.randn(99, 7, 5, dtype=dtype).permute(2, 1, 0)  # (5, 7, 99), last dim strided
+    x[1, 3] = 1e-8 * torch.randn(99, dtype=dtype)  # ||x|| ~ 1e-7 < eps: clamp active
+    x[4, 0] = 0.0
+    assert not x.is_contiguous()
+    g = torch.tensor(1.7, dtype=dtype)
+    dy = torch.randn(5, 7, 99, dtype=dtype)
+    return x, g, dy
+
+
+def _grads(fn, x, g, dy):
+    x, g = x.detach().clone().requires_grad_(True), g.detach().clone().requires_grad_(True)
+    y = fn(x, g)
+    gx, gg = torch.autograd.grad(y, (x, g), dy)
+    return y.detach(), gx, gg
+
+
+def test_kernel_equals_naive_float32(kernel):
+    x, g, dy = _kernel_case(torch.float32)
+    y, gx, gg = _grads(scale_norm, x, g, dy)
+    y0, gx0, gg0 = _grads(scale_norm_naive, x, g, dy)
+    assert y.shape == x.shape and y.dtype == torch.float32 and gg.shape == ()
+    torch.testing.assert_close(y, y0, **TIGHT)
+    torch.testing.assert_close(gx, gx0, **TIGHT)
+    torch.testing.assert_close(gg, gg0, **TIGHT)
+    # the clamped rows: r = eps is a constant, so dx = (g/eps) dy exactly as derived
+    for i, j in ((1, 3), (4, 0)):
+        torch.testing.assert_close(gx[i, j], (1.7 / 1e-5) * dy[i, j], **TIGHT)
+    torch.testing.assert_close(y[4, 0], torch.zeros(99))
+
+
+def test_kernel_tolerance_catches_wrong_backwards(kernel):
+    x, g, dy = _kernel_case(torch.float32)
+    _, gx, gg = _grads(scale_norm, x, g, dy)
+    r = torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp(min=1e-5)
+    dot = (dy * x).sum(-1, keepdim=True)
+    clamped = r <= 1e-5
+    wrong = {
+        "no projection term": (g / r) * dy,
+        "projection also where clamped": (g / r) * (dy - x * dot / r**2),
+        "g/r off by 1e-4": (g / r) * (dy - x * dot / r**2 * (~clamped)) * (1 + 1e-4),
+    }
+    for name, gx_wrong in wrong.items():
+        with pytest.raises(AssertionError):
+            torch.testing.assert_close(gx, gx_wrong, **TIGHT)
+            pytest.fail(f"tolerance does not catch a backward with {name}")
+    with pytest.raises(AssertionError):  # dg off by one part in 1e4
+        torch.testing.assert_close(gg, (dot / r).sum() * (1 + 1e-4), **TIGHT)
+
+
+def test_kernel_float64_gradcheck_and_equals_naive(kernel):
+    x, g, dy = _kernel_case(torch.float64)
+    y, gx, gg = _grads(scale_norm, x, g, dy)
+    y0, gx0, gg0 = _grads(scale_norm_naive, x, g, dy)
+    torch.testing.assert_close(y, y0, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(gx, gx0, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(gg, gg0, rtol=1e-12, atol=1e-14)
+    xs = x[:2, :3, :13].detach().clone().requires_grad_(True)  # small, gradcheck is O(numel^2)
+    xs.data[1, 2] = 1e-9  # a clamped row, far from the kink so finite differences stay on one side
+    gs = g.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda a, b: scale_norm(a, b, 1e-5), (xs, gs))
+    assert type(scale_norm(xs, gs).grad_fn).__name__ == "_ScaleNormKernelFunctionBackward"
+
+
+def test_kernel_gradient_against_hand_derivation(kernel):
+    # as test_fast_gradient_against_hand_derivation, in float32 through the kernel
+    x = torch.tensor([3.0, 4.0], requires_grad=True)
+    g = torch.tensor(5.0, requires_grad=True)
+    y = scale_norm(x, g)
+    assert type(y.grad_fn).__name__ == "_ScaleNormKernelFunctionBackward"
+    y.backward(torch.tensor([1.0, 0.0]))
+    torch.testing.assert_close(x.grad, torch.tensor([0.64, -0.48]), **TIGHT)
+    torch.testing.assert_close(g.grad, torch.tensor(0.6), **TIGHT)
+
+
+def test_eager_function_still_matches_naive():
+    # the fallback (CUDA, no compiler) is no longer what scale_norm runs on CPU, so test it directly
+    x, g, dy = _kernel_case(torch.float64)
+    eager = lambda a, b: norms._ScaleNormFunction.apply(a, b, 1e-5)
+    y, gx, gg = _grads(eager, x, g, dy)
+    y0, gx0, gg0 = _grads(scale_norm_naive, x, g, dy)
+    torch.testing.assert_close(y, y0)
+    torch.testing.assert_close(gx, gx0)
+    torch.testing.assert_close(gg, gg0)
+
+
+def test_build_failure_falls_back_to_eager_with_one_warning(monkeypatch):
+    def no_compiler():
+        raise RuntimeError("Error building extension: c++: not found")
+
+    monkeypatch.setattr(norms, "_kernel", None)
+    monkeypatch.setattr(norms, "_kernel_error", None)
+    monkeypatch.setattr(norms, "_build_kernel", no_compiler)
+    x = torch.randn(3, 8, requires_grad=True)
+    with pytest.warns(RuntimeWarning, match=r"c\+\+: not found.*install a C\+\+ compiler .* ninja"):
+        y = ScaleNorm(8)(x)
+    torch.testing.assert_close(y, scale_norm_naive(x, torch.tensor(math.sqrt(8))))
+    assert type(y.grad_fn).__name__ == "_ScaleNormFunctionBackward"
+    assert scale_norm_backend() == "eager"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the warning comes once, not per call
+        ScaleNorm(8)(x).sum().backward()
