@@ -275,6 +275,10 @@ class RankAdvantage(Resampled):
         omnibus = stats.friedman(matrix)
         self.name = "rank advantage over the best other method, bootstrap over blocks"
         self.note = f"average ranks {mean_ranks}; Friedman p={omnibus.p_value:.3g}"
+        listed = claim.baseline.get("method") if claim.baseline else None
+        absent = [m for m in listed if m not in names] if isinstance(listed, (list, tuple)) else []
+        if absent:  # the ranking is among fewer methods than the claim names: say so beside the verdict
+            self.note += f"; ranked without {', '.join(absent)} (not run here)"
         self.sd = float(np.std(self.draws) * math.sqrt(self.n))
 
 

@@ -44,7 +44,9 @@ steps of batch 8, 32 tokens per text), scores the whole BBC test split and a fix
 of the tweets' test split (the full profile scores all of it), per example. Every method's head
 starts from one linear probe (which is also the "head only" method) and trains at its own fixed
 learning rate; each backbone learning rate is fixed from the dev pilot recorded in these results
-(experiment "pilot", claims lora.pilot.*). Far shorter training than the paper's: quality verdicts
+(experiment "pilot", claims lora.pilot.*). To fit 10 minutes on 2 cores, quick runs full FT, LoRA,
+head only and the rank extremes r = 1 and r = 64 with 2 seeds; BitFit, AdapterH/L, r = 2 and 4 and
+Wq-only run at full, and their claims say "not run" at quick. Far shorter training than the paper's: quality verdicts
 speak for short fine-tuning of a small encoder. Timing and memory numbers depend on the machine
 (machine_dependent); on a shared CPU they are noisy."""
 

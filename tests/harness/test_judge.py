@@ -211,6 +211,9 @@ def test_rank_advantage_lower_is_better():
     assert judge([best], rows)[0]["verdict"] == REPRODUCED
     worst = best.variant(better="higher")
     assert judge([worst], rows)[0]["verdict"] == NOT_REPRODUCED
+    assert "ranked without" not in judge([best], rows)[0]["notes"]
+    listed_more = best.variant(baseline={"method": ["b", "c", "d"]})  # "d" never ran
+    assert "ranked without d (not run here)" in judge([listed_more], rows)[0]["notes"]
 
 
 # --------------------------------------------------------------------------------------------
