@@ -70,11 +70,23 @@ class MultiheadAttention(nn.Module):
             nn.init.normal_(lin.weight, std=std)
             nn.init.zeros_(lin.bias)
 
-    def forward(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """mask: bool, True where attention is allowed, broadcastable to (B, h, Tq, Tk)."""
+    def forward(
+        self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor | None, cache: dict | None = None
+    ) -> torch.Tensor:
+        """mask: bool, True where attention is allowed, broadcastable to (B, h, Tq, Tk).
+
+        cache (incremental decoding): keys and values kept between calls. Self-attention appends
+        the new positions' to it; cross-attention (memory is not x) computes them once."""
         b, tq, d = x.shape
         q = self.q(x).view(b, tq, self.h, -1).transpose(1, 2)
-        k, v = self.kv(memory).view(b, memory.shape[1], 2, self.h, -1).permute(2, 0, 3, 1, 4)
+        if cache is not None and "k" in cache and memory is not x:
+            k, v = cache["k"], cache["v"]
+        else:
+            k, v = self.kv(memory).view(b, memory.shape[1], 2, self.h, -1).permute(2, 0, 3, 1, 4)
+            if cache is not None:
+                if "k" in cache:
+                    k, v = torch.cat([cache["k"], k], 2), torch.cat([cache["v"], v], 2)
+                cache["k"], cache["v"] = k, v
         p = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         return self.o(y.transpose(1, 2).reshape(b, tq, d))
@@ -116,8 +128,8 @@ class SelfAttention(nn.Module):
         super().__init__()
         self.att = MultiheadAttention(cfg)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        return self.att(x, x, mask)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache: dict | None = None) -> torch.Tensor:
+        return self.att(x, x, mask, cache)
 
 
 class EncoderLayer(nn.Module):
@@ -136,8 +148,11 @@ class DecoderLayer(nn.Module):
         self.cross = Residual(cfg, MultiheadAttention(cfg))
         self.ff = Residual(cfg, FeedForward(cfg))
 
-    def forward(self, y, memory, tgt_mask, src_mask):
-        return self.ff(self.cross(self.att(y, tgt_mask), memory, src_mask))
+    def forward(self, y, memory, tgt_mask, src_mask, cache: dict | None = None):
+        self_cache = cross_cache = None
+        if cache is not None:
+            self_cache, cross_cache = cache.setdefault("self", {}), cache.setdefault("cross", {})
+        return self.ff(self.cross(self.att(y, tgt_mask, self_cache), memory, src_mask, cross_cache))
 
 
 class Seq2Seq(nn.Module):
@@ -173,13 +188,22 @@ class Seq2Seq(nn.Module):
             x = layer(x, src_mask)
         return self.enc_norm(x), src_mask
 
-    def decode(self, tgt_in: torch.Tensor, memory: torch.Tensor, src_mask: torch.Tensor) -> torch.Tensor:
-        """Logits for every target position; position t sees target tokens <= t only."""
-        t = tgt_in.shape[1]
-        causal = torch.ones(t, t, dtype=torch.bool, device=tgt_in.device).tril()
-        y = self.embed_tokens(tgt_in)
-        for layer in self.decoder:
-            y = layer(y, memory, causal, src_mask)
+    def decode(
+        self, tgt_in: torch.Tensor, memory: torch.Tensor, src_mask: torch.Tensor, cache: list[dict] | None = None
+    ) -> torch.Tensor:
+        """Logits for every target position; position t sees target tokens <= t only.
+
+        With `cache` (one dict per decoder layer, empty at the start), `tgt_in` holds only the next
+        position: earlier positions' keys and values come from the cache, so a greedy step costs one
+        position instead of the whole prefix."""
+        if cache is None:
+            t = tgt_in.shape[1]
+            causal, offset = torch.ones(t, t, dtype=torch.bool, device=tgt_in.device).tril(), 0
+        else:  # the one new position may see every cached one
+            causal, offset = None, cache[0]["self"]["k"].shape[2] if cache[0].get("self") else 0
+        y = self.embed_tokens(tgt_in, offset)
+        for i, layer in enumerate(self.decoder):
+            y = layer(y, memory, causal, src_mask, None if cache is None else cache[i])
         y = self.dec_norm(y)
         weight = self.embed.normalized() if self.cfg.fixnorm else self.embed.weight
         return F.linear(y, weight, self.out_bias)
@@ -199,12 +223,13 @@ class Seq2Seq(nn.Module):
 
     @torch.no_grad()
     def greedy(self, src: torch.Tensor, bos: int, eos: int, max_len: int) -> torch.Tensor:
-        """Greedy decoding (recomputes the decoder each step: short sentences, no cache needed)."""
+        """Greedy decoding, one position per step through the decoder's key/value cache."""
         memory, src_mask = self.encode(src)
         out = torch.full((src.shape[0], 1), bos, dtype=torch.long, device=src.device)
         done = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)
+        cache: list[dict] = [{} for _ in self.decoder]
         for _ in range(max_len):
-            nxt = self.decode(out, memory, src_mask)[:, -1].argmax(-1)
+            nxt = self.decode(out[:, -1:], memory, src_mask, cache)[:, -1].argmax(-1)
             nxt = torch.where(done, torch.full_like(nxt, self.cfg.pad_id), nxt)
             out = torch.cat([out, nxt[:, None]], 1)
             done |= nxt == eos

@@ -42,7 +42,9 @@ SPEED = family(
         machine_dependent=True,
         tolerance=0.5,
         protocol="LayerNorm and fast ScaleNorm alternate within each timing block (forward+backward); "
-        "the block's value is LayerNorm's median time over ScaleNorm's; blocks are the units",
+        "the block's value is LayerNorm's median time over ScaleNorm's; blocks are the units. On CPU the fast "
+        "ScaleNorm is the fused C++ kernel of impl/csrc (rows record scale_cpp_kernel = 1), against torch's "
+        "fused LayerNorm kernel",
     ),
     [
         dict(

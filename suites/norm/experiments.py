@@ -229,7 +229,7 @@ def _train_step(model, batch):
 def run_throughput(cell, ctx):
     """One timing block: LayerNorm and ScaleNorm alternate `rounds` times (ABAB...), so drift of the
     machine hits both alike; the block's speedup is LayerNorm's median time over ScaleNorm's."""
-    from impl.norms import LayerNorm, ScaleNorm
+    from impl.norms import LayerNorm, ScaleNorm, scale_norm_backend
 
     s, device = ctx.settings, ctx.device
     if cell.task == "norm_layer":
@@ -259,6 +259,7 @@ def run_throughput(cell, ctx):
         "speedup": layer / scale,
         "layer_tokens_per_s": tokens / layer,
         "scale_tokens_per_s": tokens / scale,
+        "scale_cpp_kernel": float(scale_norm_backend(device) == "cpp"),  # 0: the eager fallback was timed
     }
 
 
