@@ -49,13 +49,15 @@ PROFILES = {
         nowarmup_deep=2, nowarmup_steps=4, nowarmup_lr=1e-3, nowarmup_init="small", fail_bleu=1.0,
         timing_rows=256, timing_d=64, timing_reps=2, timing_rounds=2, timing_blocks=2,
     ),
-    # This CPU: d=64, 2+2 layers, 160 updates of about 600 target tokens (about a third of an epoch).
+    # This CPU: d=64, 2+2 layers, 160 updates of about 600 target tokens (about a third of an epoch);
+    # about 3.5 minutes with --jobs 2. Timings repeat 10 calls per measurement: 3 left a 2 ms layer
+    # timing at the mercy of one scheduler hiccup.
     "quick": NormProfile(
         seeds=3, threads=1, n_train=None, vocab_size=2000, d_model=64, n_heads=4, d_ff=128, layers=2,
         dropout=0.1, label_smoothing=0.1, init="small", max_tokens=600, steps=160, warmup=50, peak_lr=2e-3,
         clip=1.0, eval_every=40, val_limit=200, target_val_loss=5.0, test_limit=200, nowarmup_shallow=2,
         nowarmup_deep=6, nowarmup_steps=80, nowarmup_lr=1e-3, nowarmup_init="small", fail_bleu=1.0,
-        timing_rows=2048, timing_d=512, timing_reps=3, timing_rounds=3, timing_blocks=4,
+        timing_rows=2048, timing_d=512, timing_reps=10, timing_rounds=5, timing_blocks=4,
     ),
     # The paper's configuration (Section 4.1); for a GPU.
     "full": NormProfile(
