@@ -3,7 +3,7 @@
   full       every parameter trains (the "FT" rows of Tables 2-4)
   bitfit     only bias vectors train (Ben Zaken et al., 2021), plus the task head
   head       only the task head trains (a linear probe on frozen features)
-  lora       impl.lora.inject_lora, plus the task head
+  lora       impl.lora_model.inject_lora, plus the task head
   adapter_h  Houlsby et al. (2019): a bottleneck adapter after the attention output projection and
              after the MLP output projection of every block (two per block), and the block's
              LayerNorms retrained per task (Houlsby: "new layer normalization parameters per task")
@@ -14,7 +14,7 @@ The LoRA paper counts both (its Section 5.1) as
     |Theta| = L_Adpt * (2 d_model r + r + d_model) + 2 * L_LN * d_model
 (L_Adpt adapters, L_LN trained LayerNorms with a gain and a bias each): see `adapter_parameter_count`.
 
-Targets are selected with impl.lora.matches_target (full-suffix matching on dotted names), so
+Targets are selected with impl.lora_model.matches_target (full-suffix matching on dotted names), so
 "output.dense" selects BERT's MLP output ("layer.3.output.dense") and not the attention output
 ("layer.3.attention.output.dense").
 """
@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from impl.lora import LoRAConfig, _select, _set_module, inject_lora
+from impl.lora import LoRAConfig
+from impl.lora_model import inject_lora, select_modules, set_module
 
 __all__ = [
     "METHODS",
@@ -105,14 +106,14 @@ def inject_adapters(
     (prepare_for_finetuning freezes). Returns the wrapped names; ValueError if nothing matched."""
     if isinstance(target_modules, str):
         target_modules = (target_modules,)
-    selected = _select(model, tuple(target_modules), pattern)
+    selected = select_modules(model, tuple(target_modules), pattern)
     bad = [(n, type(m).__name__) for n, m in selected if next(m.parameters(), None) is None]
     if bad:
         raise ValueError(f"adapter targets {list(target_modules)} matched modules without parameters: {bad[:8]}")
     for _, module in selected:
         _width(module)  # fails before anything is changed
     for name, module in selected:
-        _set_module(model, name, AdaptedModule(module, bottleneck, layer_norm))
+        set_module(model, name, AdaptedModule(module, bottleneck, layer_norm))
     return [n for n, _ in selected]
 
 
@@ -170,7 +171,7 @@ def prepare_for_finetuning(
                 if n.rsplit(".", 1)[-1] == "bias":
                     p.requires_grad_(True)
         elif method == "adapter_h":
-            norms = [m for _, m in _select(model, tuple(adapter_h_norms), pattern)] if adapter_h_norms else []
+            norms = [m for _, m in select_modules(model, tuple(adapter_h_norms), pattern)] if adapter_h_norms else []
             inject_adapters(model, adapter_h_targets, bottleneck, pattern)
             for m in norms:
                 m.requires_grad_(True)

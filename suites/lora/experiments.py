@@ -38,7 +38,8 @@ from suites.lora.models import (
 
 def run_params(cell, ctx) -> dict[str, float]:
     """Trainable parameters of one configuration, counted on a meta-device model."""
-    from impl.lora import LoRAConfig, count_parameters, inject_lora, lora_parameter_count
+    from impl.lora import LoRAConfig
+    from impl.lora_model import count_parameters, inject_lora, lora_parameter_count
     from suites.data.pretrained import ARCHS, meta_model
 
     spec = ARCHS[cell.task]
@@ -60,7 +61,8 @@ def run_params(cell, ctx) -> dict[str, float]:
 def run_checkpoint(cell, ctx) -> dict[str, float]:
     """Bytes on disk of the full state dict vs the LoRA weights (r=4 on Wq,Wv, as in the paper's
     350 GB -> 35 MB); for GPT-3 from the count at 2 bytes per parameter (fp16)."""
-    from impl.lora import LoRAConfig, count_parameters, inject_lora, load_lora, lora_state_dict, save_lora
+    from impl.lora import LoRAConfig
+    from impl.lora_model import count_parameters, inject_lora, load_lora, lora_state_dict, save_lora
 
     r = cell.method_kwargs.get("r")
     if cell.task_kwargs.get("analytic"):
@@ -107,7 +109,8 @@ def _latency_variants(model_name: str, device: str) -> dict[str, torch.nn.Module
     """The base model and four copies: LoRA (r=4, Wq,Wv, non-zero B) merged and unmerged, AdapterH,
     AdapterL (bottleneck 8). Built once per process and model."""
     from impl.adapters import inject_adapters
-    from impl.lora import LoRAConfig, inject_lora, lora_state_dict, merge_lora
+    from impl.lora import LoRAConfig
+    from impl.lora_model import inject_lora, lora_state_dict, merge_lora
 
     fam = family(model_name)
     torch.manual_seed(0)

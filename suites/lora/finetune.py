@@ -191,7 +191,7 @@ def run_finetune(cell, ctx) -> dict:
     """One method (or one LoRA rank) on one dataset and seed; the whole test split scored."""
     from sklearn.metrics import f1_score
 
-    from impl.lora import count_parameters
+    from impl.lora_model import count_parameters
 
     s, dataset = ctx.settings, cell.task_kwargs["dataset"]
     kw, data = cell.method_kwargs, data_of(dataset, s)
@@ -224,7 +224,7 @@ def run_finetune(cell, ctx) -> dict:
 
 def lora_matrices(model) -> dict[str, dict[str, np.ndarray]]:
     """Per adapted module: A (r x d_in), the update dW = s B A and the frozen W0, in float64."""
-    from impl.lora import lora_layers
+    from impl.lora_model import lora_layers
 
     out: dict[str, dict[str, np.ndarray]] = {"A": {}, "dW": {}, "W": {}}
     with torch.no_grad():

@@ -147,7 +147,8 @@ def run_memory(cell, ctx) -> dict[str, float]:
 
 def run_memory_analytic(cell, ctx) -> dict[str, float]:
     """The analytic model at GPT-3 175B: model states, as the paper's figures count them."""
-    from impl.lora import LoRAConfig, count_parameters, inject_lora
+    from impl.lora import LoRAConfig
+    from impl.lora_model import count_parameters, inject_lora
     from suites.data.pretrained import ARCHS, meta_model
 
     spec = ARCHS[cell.task]

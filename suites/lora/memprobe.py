@@ -89,7 +89,7 @@ def memprobe(args: Mapping[str, Any]) -> dict[str, Any]:
         import resource
 
         peak = _status_kb("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    from impl.lora import count_parameters
+    from impl.lora_model import count_parameters
 
     return {
         "runtime_bytes": runtime, "loaded_bytes": loaded, "peak_bytes": peak, "peak_reset": reset,

@@ -7,7 +7,8 @@ import importlib.util
 import pytest
 import torch
 
-from impl.lora import LoRAConfig, count_parameters, inject_lora
+from impl.lora import LoRAConfig
+from impl.lora_model import count_parameters, inject_lora
 from suites.data import DatasetUnavailable
 from suites.data import pretrained as P
 

@@ -16,7 +16,8 @@ from impl.adapters import (
     inject_adapters,
     prepare_for_finetuning,
 )
-from impl.lora import LoRAConfig, LoRALinear, count_parameters
+from impl.lora import LoRAConfig, LoRALinear
+from impl.lora_model import count_parameters
 
 H, FF, NL, LABELS, M = 32, 37, 2, 3, 4  # tiny_bert_cls (tests/conftest.py): hidden, MLP, layers, labels; bottleneck
 ADAPTER = 2 * H * M + H + M  # down (H*M + M) + up (M*H + H) = 292

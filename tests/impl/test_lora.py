@@ -1,4 +1,5 @@
-"""Tests for impl/lora.py. Tiny models defined here or built from a config; nothing downloaded."""
+"""Tests for impl/lora.py (the layer) and impl/lora_model.py (injection, checkpoints, merging, counting). Tiny models
+defined here or built from a config; nothing downloaded."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from impl.lora import (
-    LoRAConfig,
-    LoRALinear,
+from impl.lora import LoRAConfig, LoRALinear
+from impl.lora_model import (
     count_parameters,
     inject_lora,
     load_lora,

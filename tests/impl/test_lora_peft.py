@@ -11,8 +11,8 @@ peft = pytest.importorskip("peft")
 # emitted by transformers when PEFT inspects an HF model; not ours
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
 
-from impl.lora import (  # noqa: E402
-    LoRAConfig,
+from impl.lora import LoRAConfig  # noqa: E402
+from impl.lora_model import (  # noqa: E402
     count_parameters,
     inject_lora,
     lora_state_dict,
