@@ -47,7 +47,7 @@ class LoRAProfile:
 ALL_FINETUNE = ("full", "lora", "bitfit", "adapter_h", "adapter_l", "head", "qv_r1", "qv_r2", "qv_r4", "qv_r64", "q_r8")
 # quick fits 10 minutes on 2 cores (measured idle, one thread per cell: a LoRA run trains 60 steps in
 # 12 s, full FT in 22 s, scoring the test splits takes 5-9 s, and the pilot trains 3 runs per method and
-# dataset). With every method and 4 seeds the fine-tuning alone took 23 CPU-min, and the element-level
+# dataset). With every method and 4 seeds the fine-tuning alone comes to about 23 CPU-min, and the element-level
 # quality and rank claims needed 3,000-80,000 test examples to decide at the differences observed,
 # far beyond the 1,426 the two test splits give: more seeds did not buy verdicts. So quick keeps the
 # central comparison (LoRA vs full FT vs the probe it starts from), the rank extremes r = 1 and r = 64
