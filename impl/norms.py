@@ -15,16 +15,16 @@ hand-derived backward (`_ScaleNormFunction`, one saved tensor) still took 1.25-1
 forward + backward time on CPU (2048 x 512 fp32), and torch.compile of the same math about 1.03x:
 each direction still makes several trips through memory, where LayerNorm's CPU kernel makes one
 per row. So on CPU `scale_norm` runs a fused per-row C++ kernel (impl/csrc/scale_norm.cpp: reduce a
-row, then write it while it is still in cache; rows split over torch's threads), compiled on first
-use by torch.utils.cpp_extension and kept in torch's extension cache (about 15 s, once). Measured
-on 2048 x 512 fp32 (2-core AVX-512 VM): the kernels alone take 0.68x (one thread) and 0.85x (two)
-of LayerNorm's, and the forward runs as fast as one elementwise multiply, i.e. at the memory
-bandwidth floor. Through autograd, where both pay the same allocation and page-fault costs for
-their 4 MB outputs, forward + backward came to 0.84-0.99x of nn.LayerNorm's time over four runs
-(results/bench/norm.md): faster, but not reliably below 0.9x. The eager Function remains for CUDA
-tensors (not measured here: no GPU), for dtypes the kernel does not cover, and for machines that
-cannot build the kernel (no C++ compiler or no ninja), with one warning saying so;
-`scale_norm_backend()` says which path runs.
+row, then write it while it is still in cache; rows split over torch's threads) behind a C++
+autograd node, compiled on first use by torch.utils.cpp_extension and kept in torch's extension
+cache (about 20 s, once). Measured on 2048 x 512 fp32 (2-core AVX-512 VM, results/bench/norm.md):
+forward + backward through autograd takes 0.66-0.81x of nn.LayerNorm's time when neither pays page
+faults, and the forward alone runs as fast as one elementwise multiply, i.e. at the memory bandwidth
+floor. Under glibc's default allocator either norm may re-fault its 4 MB buffers each step,
+depending on the heap's state, and the ratio moved between 0.71x and 1.00x over four runs. The
+eager Function remains for CUDA tensors (not measured here: no GPU), for dtypes the kernel does not
+cover, and for machines that cannot build the kernel (no C++ compiler or no ninja), with one
+warning saying so; `scale_norm_backend()` says which path runs.
 """
 
 from __future__ import annotations
@@ -176,34 +176,13 @@ def scale_norm_backend(device: str | torch.device = "cpu") -> str:
     return "cpp" if _load_kernel() is not None else "eager"
 
 
-class _ScaleNormKernelFunction(torch.autograd.Function):
-    """`_ScaleNormFunction`'s math, both directions in the fused C++ kernel (CPU, float32/64)."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, g: torch.Tensor, eps: float) -> torch.Tensor:
-        x = x.contiguous()
-        gv = float(g)
-        y, inv = _kernel.scale_norm_forward(x, gv, eps)
-        ctx.save_for_backward(x, inv)
-        ctx.g, ctx.eps, ctx.g_shape, ctx.g_dtype = gv, eps, g.shape, g.dtype
-        return y
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, dy: torch.Tensor):
-        x, inv = ctx.saved_tensors
-        dx, dg = _kernel.scale_norm_backward(dy, x, inv, ctx.g, ctx.eps)
-        dg = dg.reshape(ctx.g_shape).to(ctx.g_dtype) if ctx.needs_input_grad[1] else None
-        return (dx if ctx.needs_input_grad[0] else None), dg, None
-
-
 def scale_norm(x: torch.Tensor, g: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Fast ScaleNorm: same values and gradients as `scale_norm_naive`, fewer passes.
 
     CPU float tensors go through the C++ kernel when it builds; anything else through the eager
     autograd Function."""
     if _kernel_applies(x, g) and _load_kernel() is not None:
-        return _ScaleNormKernelFunction.apply(x, g, eps)
+        return _kernel.scale_norm(x, g, eps)
     return _ScaleNormFunction.apply(x, g, eps)
 
 
