@@ -59,6 +59,12 @@ class Claim:
 
     `paper_value` is the reference column only and never enters a measured column. `target`
     overrides it as the reference of at_least/match claims.
+
+    `flags` names 0/1 metrics of the same experiment that mark a run whose number is not what the
+    paper's protocol would give (`capped`: the epoch cap stopped it while its loss still improved).
+    The verdict stands; its notes and its `flagged` field say how many of the runs behind it
+    (treatment and baseline cells) carry each flag, so a verdict resting on under-trained models
+    says so where it is read.
     """
 
     id: str
@@ -85,6 +91,7 @@ class Claim:
     machine_dependent: bool = False
     protocol: str = ""
     requires: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         problems = []

@@ -252,6 +252,29 @@ def _skipped_note(claim: Claim, frame: pd.DataFrame) -> str:
     return f"{len(tasks)} task(s) not run or failed: {', '.join(tasks)}" if tasks else ""
 
 
+CELL = ["experiment", "task", "method", "params", "seed"]
+
+
+def flagged_runs(claim: Claim, frame: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """Per flag of the claim: (runs flagged, runs carrying the flag) among the cells behind it."""
+    rows = frame[(frame["experiment"] == claim.experiment) & frame["status"].isin(["ok", "diverged"])]
+    mine = select(rows[rows["metric"] == claim.metric], claim.treatment)
+    if claim.baseline is not None:
+        mine = pd.concat([mine, select(rows[rows["metric"] == claim.metric], claim.baseline)])
+    cells = mine[CELL].drop_duplicates()
+    counts = {}
+    for flag in claim.flags:
+        values = rows[rows["metric"] == flag].merge(cells, on=CELL)["value"]
+        if len(values):
+            counts[flag] = (int((values > 0).sum()), len(values))
+    return counts
+
+
+def _flag_note(counts: Mapping[str, tuple[int, int]]) -> str:
+    parts = [f"{k} of {n} runs behind it have {flag} = 1" for flag, (k, n) in counts.items() if k]
+    return "; ".join(parts) + " (see the flag's definition in the suite notes)" if parts else ""
+
+
 def _build_test(claim: Claim, frame: pd.DataFrame, device: str, units: UnitsLoader | None) -> tuple[Test | None, str]:
     """The claim's test on its units, or None and the reason it could not run."""
     if frame.empty:
@@ -323,6 +346,8 @@ def judge(
             "tolerance": claim.tolerance,
             "protocol": claim.protocol,
         }
+        flags = flagged_runs(claim, frame) if claim.flags and not frame.empty else {}
+        entry["flagged"] = {flag: f"{k}/{n}" for flag, (k, n) in flags.items()} or None
         if test is None:
             entry.update(test=claim.test, measured=None, ci_low=None, ci_high=None, ci_level=None, p_value=None,
                          p_raw=None, n=0, verdict=NOT_RUN, notes=reason)  # fmt: skip
@@ -334,7 +359,7 @@ def judge(
         low, high = test.interval(level) if level < 1 else test.interval(0.0)
         verdict = decide(claim, test.effect, low, high, test.deterministic)
         p_adj = holm.get(claim.id, raw_p[claim.id])
-        notes = [test.note, _skipped_note(claim, frame)]
+        notes = [test.note, _skipped_note(claim, frame), _flag_note(flags)]
         if verdict in GOOD and not test.deterministic and not (math.isfinite(p_adj) and p_adj < ALPHA):
             notes.append(f"the interval clears the boundary but the test does not reject (Holm p={p_adj:.3g})")
             verdict = INCONCLUSIVE

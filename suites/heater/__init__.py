@@ -53,6 +53,7 @@ SUITE = Suite(
         "CiteULike item content here is the item TAGS (citeulike-a item-tag.dat, tf-idf -> SVD); the paper used "
         "item text, which is not available. MovieLens-100K is not in the paper (no paper values). "
         "Training budget: every neural method of a task gets the same epochs, optimiser and schedule "
-        "(see profiles.py); runs whose loss still fell at the end carry loss_still_falling = 1."
+        "(see profiles.py); runs whose loss still fell at the end carry loss_still_falling = 1 (bpr_loss_still_falling for the "
+        "BPR pretraining), and every verdict's notes count the flagged runs behind it."
     ),
 )

@@ -12,9 +12,9 @@ from suites.norm.profiles import PROFILES
 NOTES = """\
 Training budget rule: every configuration makes the same number of Adam updates (profile `steps`,
 `nowarmup_steps` for the warmup-free runs) on batches of about `max_tokens` target tokens and is
-evaluated after its last update (no checkpoint selection, no early stopping). Runs whose training
-loss was still falling over their last tenth of updates are flagged (`loss_falling`, claim
-norm.budget.falling). Data: Multi30k task 1, German to English, joint BPE learnt on the training
+evaluated after its last update (no checkpoint selection, no early stopping). Runs whose mean
+training loss over their last tenth of updates was more than 1% below the tenth before are flagged
+(`loss_falling`, claim norm.budget.falling); every verdict's notes count the flagged runs behind it. Data: Multi30k task 1, German to English, joint BPE learnt on the training
 set only; BLEU is sacrebleu's detokenised corpus BLEU of greedy translations. The paper trains
 d=512, 6-layer models on five IWSLT pairs; the quick profile trains d=64, 2-layer models for 160
 updates of about 600 target tokens (about a third of an epoch) on this CPU, so its verdicts are

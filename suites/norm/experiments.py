@@ -2,8 +2,8 @@
 
 Training budget rule (one rule for every method): each run makes exactly `steps` Adam updates
 on batches of about `max_tokens` target tokens, and is evaluated after its last update (no
-checkpoint selection, no early stopping). A run whose training loss was still falling over the
-last fifth of its updates is flagged with `loss_falling = 1`.
+checkpoint selection, no early stopping). A run whose mean training loss over its last tenth of
+updates was more than 1% below the tenth before is flagged with `loss_falling = 1`.
 """
 
 from __future__ import annotations

@@ -352,3 +352,24 @@ def test_spread_across_tasks_is_the_range_of_task_means():
     assert entry["verdict"] == MEASURED and entry["n"] == 2
     assert entry["measured"] == pytest.approx(0.5)
     assert "Kruskal-Wallis" in entry["notes"]
+
+
+def test_flagged_runs_counts_only_the_cells_behind_the_claim():
+    rows = paired_rows(shifted(0.2), ZEROS)
+    # the treatment's first three units and one baseline unit were capped; a method outside the
+    # claim ("c") is capped everywhere and must not count
+    rows += [row("a", f"t{i}", 1, float(i < 3), metric="capped") for i in range(len(NOISE))]
+    rows += [row("b", f"t{i}", 1, float(i == 0), metric="capped") for i in range(len(NOISE))]
+    rows += [row("c", f"t{i}", 1, 1.0, metric="capped") for i in range(len(NOISE))]
+    flagged, unflagged = judge([claim(flags=("capped",)), claim(id="x.fam.z")], rows)
+    assert flagged["flagged"] == {"capped": f"4/{2 * len(NOISE)}"}
+    assert f"4 of {2 * len(NOISE)} runs behind it have capped = 1" in flagged["notes"]
+    assert unflagged["flagged"] is None and "capped" not in unflagged["notes"]
+    assert flagged["verdict"] == unflagged["verdict"] == REPRODUCED  # a flag qualifies a verdict, never flips it
+
+
+def test_unflagged_runs_say_so_without_a_note():
+    rows = paired_rows(shifted(0.2), ZEROS)
+    rows += [row(m, f"t{i}", 1, 0.0, metric="capped") for m in "ab" for i in range(len(NOISE))]
+    (entry,) = judge([claim(flags=("capped",))], rows)
+    assert entry["flagged"] == {"capped": f"0/{2 * len(NOISE)}"} and "capped" not in entry["notes"]
