@@ -44,7 +44,9 @@ SPEED = family(
         protocol="LayerNorm and fast ScaleNorm alternate within each timing block (forward+backward); "
         "the block's value is LayerNorm's median time over ScaleNorm's; blocks are the units. On CPU the fast "
         "ScaleNorm is the fused C++ kernel of impl/csrc (rows record scale_cpp_kernel = 1), against torch's "
-        "fused LayerNorm kernel",
+        "fused LayerNorm kernel. Timed under the default allocator; rows record each side's page faults per step "
+        "(layer_faults_per_step, scale_faults_per_step), which glibc's heap trimming hands out by the heap's "
+        "state and which results/bench/norm.md measures separately",
     ),
     [
         dict(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+import resource
 import time
 
 import numpy as np
@@ -195,15 +196,17 @@ def run_nowarmup(cell, ctx):
     return {k: metrics[k] for k in keep}
 
 
-def _time(fn, reps: int, device: str) -> float:
+def _time(fn, reps: int, device: str) -> tuple[float, float]:
+    """Seconds and minor page faults (this process) per call of fn."""
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    start = time.perf_counter()
+    faults, start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
     for _ in range(reps):
         fn()
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    return (time.perf_counter() - start) / reps
+    seconds = (time.perf_counter() - start) / reps
+    return seconds, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / reps
 
 
 def _norm_step(norm, x, dy):
@@ -248,18 +251,24 @@ def run_throughput(cell, ctx):
             torch.manual_seed(cell.seed)
             steps[k] = _train_step(make_model(s, data, method, s.layers, s.init).to(device).train(), batch)
         tokens = int((batch[2] != 0).sum())
-    times = {"layer": [], "scale": []}
+    times, faults = {"layer": [], "scale": []}, {"layer": [], "scale": []}
     for fn in steps.values():
         _time(fn, s.timing_reps, device)  # warm-up
     for _ in range(s.timing_rounds):
         for k, fn in steps.items():
-            times[k].append(_time(fn, s.timing_reps, device))
+            seconds, per_call = _time(fn, s.timing_reps, device)
+            times[k].append(seconds)
+            faults[k].append(per_call)
     layer, scale = float(np.median(times["layer"])), float(np.median(times["scale"]))
     return {
         "speedup": layer / scale,
         "layer_tokens_per_s": tokens / layer,
         "scale_tokens_per_s": tokens / scale,
         "scale_cpp_kernel": float(scale_norm_backend(device) == "cpp"),  # 0: the eager fallback was timed
+        # Re-faulting freed buffers (glibc's heap trimming) can cost as much as the norm itself on CPU,
+        # and hits either side by the heap's state: recorded so a reader can tell it from the norm.
+        "layer_faults_per_step": float(np.median(faults["layer"])),
+        "scale_faults_per_step": float(np.median(faults["scale"])),
     }
 
 

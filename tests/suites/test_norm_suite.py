@@ -156,3 +156,13 @@ def test_one_training_cell_on_real_data():
     assert metrics["test_ppl_ls"] > 1.0
     assert len(metrics["grad_norm_trace"]) == PROFILES["smoke"].steps
     assert {"val_loss@4", "val_loss@8", "steps_to_target", "loss_falling"} <= set(metrics)
+
+
+def test_layer_timing_cell_reports_speed_and_page_faults():
+    throughput = next(e for e in SUITE.build(PROFILES["smoke"]) if e.name == "throughput")
+    cell = next(c for c in throughput.cells("norm", 1) if c.task == "norm_layer")
+    ctx = RunContext(profile="smoke", settings=PROFILES["smoke"], data_dir=None)
+    metrics = ex.run_throughput(cell, ctx)
+    # speedup is LayerNorm's time over ScaleNorm's, i.e. ScaleNorm's throughput over LayerNorm's
+    assert metrics["speedup"] == pytest.approx(metrics["scale_tokens_per_s"] / metrics["layer_tokens_per_s"])
+    assert metrics["layer_faults_per_step"] >= 0 and metrics["scale_faults_per_step"] >= 0
