@@ -170,7 +170,7 @@ def main(argv=None) -> None:
         f"Fast ScaleNorm backend: {backend} (cpp = the fused C++ CPU kernel, eager = the autograd Function "
         "of tensor ops).",
         "",
-        f"Target: fast ScaleNorm <= {TARGET}x LayerNorm's time, judged on \"{judged}\": "
+        f'Target: fast ScaleNorm <= {TARGET}x LayerNorm\'s time, judged on "{judged}": '
         f"{'met' if fast <= TARGET else 'NOT met'} (median ratio {fast:.2f}, {backend} backend).",
     ]
     if on_glibc_cpu:
