@@ -258,10 +258,9 @@ CELL = ["experiment", "task", "method", "params", "seed"]
 def flagged_runs(claim: Claim, frame: pd.DataFrame) -> dict[str, tuple[int, int]]:
     """Per flag of the claim: (runs flagged, runs carrying the flag) among the cells behind it."""
     rows = frame[(frame["experiment"] == claim.experiment) & frame["status"].isin(["ok", "diverged"])]
-    mine = select(rows[rows["metric"] == claim.metric], claim.treatment)
-    if claim.baseline is not None:
-        mine = pd.concat([mine, select(rows[rows["metric"] == claim.metric], claim.baseline)])
-    cells = mine[CELL].drop_duplicates()
+    measured = rows[rows["metric"] == claim.metric]
+    sides = [select(measured, f) for f in (claim.treatment, claim.baseline) if f is not None]
+    cells = pd.concat(sides)[CELL].drop_duplicates()
     counts = {}
     for flag in claim.flags:
         values = rows[rows["metric"] == flag].merge(cells, on=CELL)["value"]
