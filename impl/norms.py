@@ -21,7 +21,7 @@ cache (about 20 s, once). Measured on 2048 x 512 fp32 (2-core AVX-512 VM, result
 forward + backward through autograd takes 0.66-0.81x of nn.LayerNorm's time when neither pays page
 faults, and the forward alone runs as fast as one elementwise multiply, i.e. at the memory bandwidth
 floor. Under glibc's default allocator either norm may re-fault its 4 MB buffers each step,
-depending on the heap's state, and the ratio moved between 0.71x and 1.00x over four runs. The
+depending on the heap's state, and the ratio moved between 0.71x and 1.00x over five runs. The
 eager Function remains for CUDA tensors (not measured here: no GPU), for dtypes the kernel does not
 cover, and for machines that cannot build the kernel (no C++ compiler or no ninja), with one
 warning saying so; `scale_norm_backend()` says which path runs.
