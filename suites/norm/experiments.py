@@ -196,7 +196,7 @@ def run_nowarmup(cell, ctx):
     return {k: metrics[k] for k in keep}
 
 
-def _time(fn, reps: int, device: str) -> tuple[float, float]:
+def time_per_call(fn, reps: int, device: str) -> tuple[float, float]:
     """Seconds and minor page faults (this process) per call of fn."""
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -209,7 +209,9 @@ def _time(fn, reps: int, device: str) -> tuple[float, float]:
     return seconds, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / reps
 
 
-def _norm_step(norm, x, dy):
+def norm_step(norm, x, dy):
+    """One forward + backward of a norm layer on x, as inside a network (also the norm bench's step)."""
+
     def step():
         x.grad = None
         norm(x).backward(dy)
@@ -239,7 +241,7 @@ def run_throughput(cell, ctx):
         rows, d = s.timing_rows, s.timing_d
         x = torch.randn(rows, d, device=device, requires_grad=True)
         dy = torch.randn(rows, d, device=device)
-        steps = {k: _norm_step(m.to(device), x, dy) for k, m in (("layer", LayerNorm(d)), ("scale", ScaleNorm(d)))}
+        steps = {k: norm_step(m.to(device), x, dy) for k, m in (("layer", LayerNorm(d)), ("scale", ScaleNorm(d)))}
         tokens = rows
     else:
         data = load(ctx, TASKS["de-en"])
@@ -253,10 +255,10 @@ def run_throughput(cell, ctx):
         tokens = int((batch[2] != 0).sum())
     times, faults = {"layer": [], "scale": []}, {"layer": [], "scale": []}
     for fn in steps.values():
-        _time(fn, s.timing_reps, device)  # warm-up
+        time_per_call(fn, s.timing_reps, device)  # warm-up
     for _ in range(s.timing_rounds):
         for k, fn in steps.items():
-            seconds, per_call = _time(fn, s.timing_reps, device)
+            seconds, per_call = time_per_call(fn, s.timing_reps, device)
             times[k].append(seconds)
             faults[k].append(per_call)
     layer, scale = float(np.median(times["layer"])), float(np.median(times["scale"]))

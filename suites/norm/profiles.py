@@ -50,8 +50,8 @@ PROFILES = {
         timing_rows=256, timing_d=64, timing_reps=2, timing_rounds=2, timing_blocks=2,
     ),
     # This CPU: d=64, 2+2 layers, 160 updates of about 600 target tokens (about a third of an epoch);
-    # about 3.5 minutes with --jobs 2. Timings repeat 10 calls per measurement: 3 left a 2 ms layer
-    # timing at the mercy of one scheduler hiccup.
+    # 4 min 25 s wall with --jobs 2 (measured). Timings repeat 10 calls per measurement: 3 left a
+    # 2 ms layer timing at the mercy of one scheduler hiccup.
     "quick": NormProfile(
         seeds=3, threads=1, n_train=None, vocab_size=2000, d_model=64, n_heads=4, d_ff=128, layers=2,
         dropout=0.1, label_smoothing=0.1, init="small", max_tokens=600, steps=160, warmup=50, peak_lr=2e-3,

@@ -27,11 +27,9 @@ import json
 import os
 import platform
 import random
-import resource
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -41,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root, so `i
 
 from impl.norms import ScaleNorm, scale_norm_backend  # noqa: E402
 from suites.harness.provenance import cpu_model  # noqa: E402
+from suites.norm.experiments import norm_step, time_per_call  # noqa: E402
 
 TARGET = 0.9
 LAYER_NORM = "LayerNorm (torch)"
@@ -53,27 +52,6 @@ ALLOCATORS = {
     "glibc, no heap trimming": {"MALLOC_TRIM_THRESHOLD_": str(1 << 30), "MALLOC_MMAP_THRESHOLD_": str(32 << 20)},
 }
 JUDGED = "glibc, no heap trimming"
-
-
-def minor_faults() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-
-def time_once(norm, x, dy, reps: int, device: str) -> tuple[float, float]:
-    """Seconds and minor page faults per forward + backward step."""
-
-    def step():
-        x.grad = None
-        norm(x).backward(dy)
-
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    faults, start = minor_faults(), time.perf_counter()
-    for _ in range(reps):
-        step()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / reps, (minor_faults() - faults) / reps
 
 
 def measure(rows: int, d: int, rounds: int, reps: int, device: str) -> dict:
@@ -93,7 +71,7 @@ def measure(rows: int, d: int, rounds: int, reps: int, device: str) -> dict:
     backend = scale_norm_backend(device)  # "cpp" (fused kernel) or "eager"; builds the kernel before timing
     for name, norm in list(norms.items()):
         try:
-            time_once(norm, x, dy, 3, device)  # warm-up (and compilation)
+            time_per_call(norm_step(norm, x, dy), 3, device)  # warm-up (and compilation)
         except Exception as err:  # torch.compile needs a C++ compiler (CPU) or Triton (CUDA)
             if name != COMPILED:
                 raise
@@ -106,7 +84,7 @@ def measure(rows: int, d: int, rounds: int, reps: int, device: str) -> dict:
     for _ in range(rounds):
         order = list(norms)
         rng.shuffle(order)
-        this = {k: time_once(norms[k], x, dy, reps, device) for k in order}
+        this = {k: time_per_call(norm_step(norms[k], x, dy), reps, device) for k in order}
         for k, (t, f) in this.items():
             times[k].append(t)
             faults[k].append(f)
