@@ -198,6 +198,6 @@ CAPPED = family(
 
 # Every verdict on trained models says how many of its runs the epoch cap stopped.
 CLAIMS: tuple[Claim, ...] = (
-    *(c.variant(flags=("capped",)) for c in (*ACCURACY, PROXY, *RANK, *ABLATIONS, *GATE, *MEASUREMENTS)),
+    *(c.variant(evidence="converged") for c in (*ACCURACY, PROXY, *RANK, *ABLATIONS, *GATE, *MEASUREMENTS)),
     *CAPPED,
 )

@@ -18,7 +18,21 @@ Tests available to claims (`judge.TESTS`): wilcoxon, ttest, ratio, tost, noninfe
 one_sample, exact, friedman; a suite may add its own with `judge.register_test`.
 """
 
-from .core import Cell, Claim, DatasetSpec, Diverged, Experiment, RunContext, Suite, family
+from .core import Cell, Claim, DatasetSpec, Diverged, Experiment, RunContext, StepCost, Suite, family
 from .judge import register_test
+from .training import EarlyStopping, TrainingRecord
 
-__all__ = ["Cell", "Claim", "DatasetSpec", "Diverged", "Experiment", "RunContext", "Suite", "family", "register_test"]
+__all__ = [
+    "Cell",
+    "Claim",
+    "DatasetSpec",
+    "Diverged",
+    "EarlyStopping",
+    "Experiment",
+    "RunContext",
+    "StepCost",
+    "Suite",
+    "TrainingRecord",
+    "family",
+    "register_test",
+]

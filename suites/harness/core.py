@@ -16,8 +16,10 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
+from .training import EVIDENCE
+
 DIRECTIONS = ("greater", "less", "equivalent", "noninferior", "at_least", "match", "measurement")
-PROFILES = ("smoke", "quick", "full")
+PROFILES = ("smoke", "quick", "standard", "full")
 INF = math.inf
 
 
@@ -60,11 +62,10 @@ class Claim:
     `paper_value` is the reference column only and never enters a measured column. `target`
     overrides it as the reference of at_least/match claims.
 
-    `flags` names 0/1 metrics of the same experiment that mark a run whose number is not what the
-    paper's protocol would give (`capped`: the epoch cap stopped it while its loss still improved).
-    The verdict stands; its notes and its `flagged` field say how many of the runs behind it
-    (treatment and baseline cells) carry each flag, so a verdict resting on under-trained models
-    says so where it is read.
+    `evidence` is what every run behind a claim about trained models must have reached (see
+    training.py): "converged" (stopped by its suite's stopping rule, or diverged) or "target"
+    (reached the target the claim counts steps to). A verdict on runs that fall short is
+    `inconclusive`, whatever the interval says; claims about counts, memory or timing need none.
     """
 
     id: str
@@ -91,7 +92,7 @@ class Claim:
     machine_dependent: bool = False
     protocol: str = ""
     requires: tuple[str, ...] = ()
-    flags: tuple[str, ...] = ()
+    evidence: str | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -111,6 +112,8 @@ class Claim:
             problems.append("margin must be >= 0")
         if not self.unit:
             problems.append("unit must name at least one column")
+        if self.evidence is not None and self.evidence not in EVIDENCE:
+            problems.append(f"evidence {self.evidence!r} not in {EVIDENCE}")
         if problems:
             raise ValueError(f"claim {self.id}: " + "; ".join(problems))
 
@@ -232,6 +235,20 @@ RunFn = Callable[[Cell, RunContext], Mapping[str, float]]
 
 
 @dataclass(frozen=True)
+class StepCost:
+    """What one cell of an experiment costs, for estimates made before a profile runs.
+
+    `steps` is the most training steps one cell takes at the profile (its cap, or its fixed budget);
+    `time_step(cell, ctx)` returns seconds per step of the profile's model on this machine, timed
+    over a few steps (warm-up first), so the estimate follows the model's size, not another profile's
+    cell times. A cell that is one measurement (a count, a timing) has steps=1 and times it all.
+    """
+
+    steps: int
+    time_step: Callable[[Cell, RunContext], float]
+
+
+@dataclass(frozen=True)
 class Experiment:
     """A grid of cells that share one run function.
 
@@ -255,6 +272,7 @@ class Experiment:
     cpus: int = 1
     gpus: float | None = None
     memory_gb: float | None = None
+    cost: StepCost | None = None
 
     def cells(self, suite: str, base_seed: int) -> list[Cell]:
         names = sorted(self.grid)

@@ -24,6 +24,10 @@ The rule
    - not run: the reason.
    A good verdict also needs the claim's own test to reject at alpha (Holm within the family):
    where an interval and its test could disagree (ties), the claim is inconclusive.
+   A claim about trained models declares the evidence its runs need (`Claim.evidence`, see
+   training.py); when any run behind it falls short (stopped by a cap or a reduced budget, or has
+   no training record), a would-be decided verdict (good or not reproduced) is inconclusive, and
+   the note says how many runs fell short, why, and which profile decides it.
 5. Deterministic figures (test "exact") have no sampling error: a `match` claim is reproduced when
    the value equals the paper's at the precision the paper printed (`precision`), partially
    reproduced within `rel_tolerance`, not reproduced otherwise; other directions apply rule 4 to the
@@ -46,7 +50,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from . import stats
+from . import stats, training
 from .claimtests import TESTS, ClaimData, Test, register_test  # noqa: F401 - suites import register_test here
 from .core import Claim
 
@@ -255,23 +259,37 @@ def _skipped_note(claim: Claim, frame: pd.DataFrame) -> str:
 CELL = ["experiment", "task", "method", "params", "seed"]
 
 
-def flagged_runs(claim: Claim, frame: pd.DataFrame) -> dict[str, tuple[int, int]]:
-    """Per flag of the claim: (runs flagged, runs carrying the flag) among the cells behind it."""
+def evidence_of(claim: Claim, frame: pd.DataFrame) -> dict[str, Any] | None:
+    """Whether the runs behind a claim about trained models meet its evidence requirement.
+
+    The runs are the cells (treatment and baseline sides) that hold the claim's metric; each must
+    meet `claim.evidence` by its own training record (training.meets). Returns None for claims that
+    need no evidence, else {"required", "runs", "met", "short": {reason: count}}.
+    """
+    if claim.evidence is None or frame.empty:
+        return None
     rows = frame[(frame["experiment"] == claim.experiment) & frame["status"].isin(["ok", "diverged"])]
     measured = rows[rows["metric"] == claim.metric]
     sides = [select(measured, f) for f in (claim.treatment, claim.baseline) if f is not None]
-    cells = pd.concat(sides)[CELL].drop_duplicates()
-    counts = {}
-    for flag in claim.flags:
-        values = rows[rows["metric"] == flag].merge(cells, on=CELL)["value"]
-        if len(values):
-            counts[flag] = (int((values > 0).sum()), len(values))
-    return counts
+    cells = pd.concat(sides)[[*CELL, "status"]].drop_duplicates(CELL)
+    records = rows[rows["metric"].isin([*training.RECORD_METRICS, training.REACHED_TARGET])]
+    by_cell = {key: dict(zip(g["metric"], g["value"], strict=True)) for key, g in records.groupby(CELL)}
+    short: dict[str, int] = {}
+    met = 0
+    for cell in cells.itertuples(index=False):
+        ok, why = training.meets(claim.evidence, by_cell.get(tuple(getattr(cell, c) for c in CELL), {}), cell.status)
+        met += ok
+        if not ok:
+            short[why] = short.get(why, 0) + 1
+    return {"required": claim.evidence, "runs": len(cells), "met": met, "short": short}
 
 
-def _flag_note(counts: Mapping[str, tuple[int, int]]) -> str:
-    parts = [f"{k} of {n} runs behind it have {flag} = 1" for flag, (k, n) in counts.items() if k]
-    return "; ".join(parts) + " (see the flag's definition in the suite notes)" if parts else ""
+def evidence_text(evidence: Mapping[str, Any] | None) -> str:
+    """'converged 6/6' or 'converged 2/6 (cap 4)' for reports; '-' for claims that need none."""
+    if not evidence:
+        return "-"
+    why = ", ".join(f"{reason} {n}" for reason, n in sorted(evidence["short"].items()))
+    return f"{evidence['required']} {evidence['met']}/{evidence['runs']}" + (f" ({why})" if why else "")
 
 
 def _build_test(claim: Claim, frame: pd.DataFrame, device: str, units: UnitsLoader | None) -> tuple[Test | None, str]:
@@ -314,8 +332,11 @@ def judge(
     rows: Sequence[Mapping[str, Any]],
     device: str = "cpu",
     units: UnitsLoader | None = None,
+    deciding_profile: str = "standard",
 ) -> list[dict[str, Any]]:
-    """One claims.json object per claim, every verdict by the rule in this module's docstring."""
+    """One claims.json object per claim, every verdict by the rule in this module's docstring.
+
+    `deciding_profile` is the profile named in the note of a verdict held back for short runs."""
     frame = frame_of(rows)
     built = [(claim, *_build_test(claim, frame, device, units)) for claim in claims]
     # m per family: the claims of the family whose verdict rests on a sampled interval
@@ -345,8 +366,11 @@ def judge(
             "tolerance": claim.tolerance,
             "protocol": claim.protocol,
         }
-        flags = flagged_runs(claim, frame) if claim.flags and not frame.empty else {}
-        entry["flagged"] = {flag: f"{k}/{n}" for flag, (k, n) in flags.items()} or None
+        evidence = evidence_of(claim, frame)
+        entry["evidence"] = evidence
+        short = evidence["runs"] - evidence["met"] if evidence else 0
+        # The short runs, in the form `flagged` always had ("k/n"), so tools that read it keep working.
+        entry["flagged"] = {"short of stopping rule": f"{short}/{evidence['runs']}"} if evidence else None
         if test is None:
             entry.update(test=claim.test, measured=None, ci_low=None, ci_high=None, ci_level=None, p_value=None,
                          p_raw=None, n=0, verdict=NOT_RUN, notes=reason)  # fmt: skip
@@ -358,9 +382,14 @@ def judge(
         low, high = test.interval(level) if level < 1 else test.interval(0.0)
         verdict = decide(claim, test.effect, low, high, test.deterministic)
         p_adj = holm.get(claim.id, raw_p[claim.id])
-        notes = [test.note, _skipped_note(claim, frame), _flag_note(flags)]
+        notes = [test.note, _skipped_note(claim, frame)]
         if verdict in GOOD and not test.deterministic and not (math.isfinite(p_adj) and p_adj < ALPHA):
             notes.append(f"the interval clears the boundary but the test does not reject (Holm p={p_adj:.3g})")
+            verdict = INCONCLUSIVE
+        if short and verdict in (*GOOD, NOT_REPRODUCED):
+            notes.append(f"held back: the interval says {verdict}, but {short} of {evidence['runs']} runs behind it "
+                         f"stopped short of their stopping rule ({evidence_text(evidence)}); "
+                         f"runs trained to the rule (profile {deciding_profile}) decide it")
             verdict = INCONCLUSIVE
         if verdict == PARTIAL:
             notes.append(f"direction reproduced; {_fmt(test.effect)} against the paper's {claim.paper_text}")

@@ -69,21 +69,21 @@ def p_text(claim: Mapping[str, Any]) -> str:
 
 
 def claims_table(judged: Sequence[Mapping[str, Any]], with_protocol: bool = False) -> str:
-    with_flags = any(c.get("flagged") for c in judged)  # a column only for suites that flag runs
+    with_evidence = any(c.get("evidence") for c in judged)  # a column only for suites with trained models
     rows = []
     for c in judged:
         region = c.get("claimed_region") or "-"
         row = [c["id"], c["paper_value_text"], ours(c), region, c["test"], p_text(c), f"{c['n']} {c.get('unit', '')}",
                c["verdict"]]  # fmt: skip
-        if with_flags:
-            row.append(", ".join(f"{flag} {share}" for flag, share in (c.get("flagged") or {}).items()) or "-")
+        if with_evidence:
+            row.append(judging.evidence_text(c.get("evidence")))
         if with_protocol:
             row.append(c["protocol"] or "-")
         rows.append(row)
     headers = ["claim", "paper", "ours: effect [decision interval]", "claimed region", "test", "p raw / Holm in family",
                "n (unit)", "verdict"]  # fmt: skip
-    if with_flags:
-        headers.append("flagged runs")
+    if with_evidence:
+        headers.append("evidence: runs that met it")
     if with_protocol:
         headers.append("protocol differences")
     return tabulate(rows, headers=headers, tablefmt="github")

@@ -354,22 +354,61 @@ def test_spread_across_tasks_is_the_range_of_task_means():
     assert "Kruskal-Wallis" in entry["notes"]
 
 
-def test_flagged_runs_counts_only_the_cells_behind_the_claim():
-    rows = paired_rows(shifted(0.2), ZEROS)
-    # the treatment's first three units and one baseline unit were capped; a method outside the
-    # claim ("c") is capped everywhere and must not count
-    rows += [row("a", f"t{i}", 1, float(i < 3), metric="capped") for i in range(len(NOISE))]
-    rows += [row("b", f"t{i}", 1, float(i == 0), metric="capped") for i in range(len(NOISE))]
-    rows += [row("c", f"t{i}", 1, 1.0, metric="capped") for i in range(len(NOISE))]
-    flagged, unflagged = judge([claim(flags=("capped",)), claim(id="x.fam.z")], rows)
-    assert flagged["flagged"] == {"capped": f"4/{2 * len(NOISE)}"}
-    assert f"4 of {2 * len(NOISE)} runs behind it have capped = 1" in flagged["notes"]
-    assert unflagged["flagged"] is None and "capped" not in unflagged["notes"]
-    assert flagged["verdict"] == unflagged["verdict"] == REPRODUCED  # a flag qualifies a verdict, never flips it
+def records(method: str, reasons, metric: str = "stop_reason") -> list[dict]:
+    """One training record per unit t<i> of `method`: reasons[i] names how that run stopped."""
+    from suites.harness.training import STOP_REASONS
+
+    return [row(method, f"t{i}", 1, float(STOP_REASONS.index(r)), metric=metric) for i, r in enumerate(reasons)]
 
 
-def test_unflagged_runs_say_so_without_a_note():
+CONVERGED = ["converged"] * len(NOISE)
+
+
+def test_a_capped_run_holds_back_a_would_be_reproduced_verdict():
+    rows = paired_rows(shifted(0.2), ZEROS) + records("b", CONVERGED)
+    capped = ["cap", *CONVERGED[1:]]
+    held, kept = (judge([claim(evidence="converged")], rows + records("a", r))[0] for r in (capped, CONVERGED))
+    assert kept["verdict"] == REPRODUCED and kept["evidence"]["met"] == 2 * len(NOISE)
+    assert held["verdict"] == INCONCLUSIVE and held["measured"] == kept["measured"]
+    assert held["evidence"] == {"required": "converged", "runs": 2 * len(NOISE), "met": 2 * len(NOISE) - 1,
+                                "short": {"cap": 1}}  # fmt: skip
+    assert "held back: the interval says reproduced, but 1 of 16 runs" in held["notes"]
+    assert "profile standard" in held["notes"]
+    assert held["flagged"] == {"short of stopping rule": "1/16"}
+
+
+def test_a_not_reproduced_verdict_on_short_runs_is_held_back_too():
+    rows = paired_rows(shifted(-0.2), ZEROS) + records("b", CONVERGED)
+    c = claim(evidence="converged")
+    assert judge([c], rows + records("a", CONVERGED))[0]["verdict"] == NOT_REPRODUCED
+    budget = judge([c], rows + records("a", ["budget"] * len(NOISE)))[0]
+    assert budget["verdict"] == INCONCLUSIVE and budget["evidence"]["short"] == {"budget": len(NOISE)}
+
+
+def test_runs_without_a_training_record_fall_short_and_runs_outside_the_claim_do_not_count():
+    rows = paired_rows(shifted(0.2), ZEROS) + records("b", CONVERGED) + records("c", ["cap"] * len(NOISE))
+    (entry,) = judge([claim(evidence="converged")], rows)  # method a has no record at all
+    assert entry["verdict"] == INCONCLUSIVE
+    assert entry["evidence"]["short"] == {"no training record": len(NOISE)}  # c's capped runs are not behind it
+
+
+def test_a_diverged_run_meets_the_requirement_and_evidence_never_touches_claims_without_one():
+    rows = paired_rows(shifted(0.2), ZEROS) + records("b", CONVERGED) + records("a", ["cap"] * len(NOISE))
+    rows[0]["status"] = "diverged"
+    for r in rows:  # the first unit of "a" diverged: all its rows say so
+        if r["method"] == "a" and r["task"] == "t0":
+            r["status"] = "diverged"
+    (entry,) = judge([claim(evidence="converged")], rows)
+    assert entry["evidence"]["short"] == {"cap": len(NOISE) - 1}
+    (plain,) = judge([claim()], rows)
+    assert plain["evidence"] is None and plain["flagged"] is None and plain["verdict"] == REPRODUCED
+
+
+def test_target_evidence_reads_reached_target():
     rows = paired_rows(shifted(0.2), ZEROS)
-    rows += [row(m, f"t{i}", 1, 0.0, metric="capped") for m in "ab" for i in range(len(NOISE))]
-    (entry,) = judge([claim(flags=("capped",))], rows)
-    assert entry["flagged"] == {"capped": f"0/{2 * len(NOISE)}"} and "capped" not in entry["notes"]
+    rows += [row(m, f"t{i}", 1, 1.0, metric="reached_target") for m in "ab" for i in range(len(NOISE))]
+    (entry,) = judge([claim(evidence="target")], rows)
+    assert entry["verdict"] == REPRODUCED
+    rows[-1]["value"] = 0.0
+    (entry,) = judge([claim(evidence="target")], rows)
+    assert entry["verdict"] == INCONCLUSIVE and entry["evidence"]["short"] == {"target not reached": 1}
