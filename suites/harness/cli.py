@@ -21,7 +21,8 @@ from .compare import FAIL, compare, render
 from .core import PROFILES
 from .judge import VERDICTS
 from .registry import UnknownSuite, entries, get_suite
-from .report import claims_table, cost_table, rebuild_all, write_suite_report
+from .costs import cost_table
+from .report import claims_table, rebuild_all, write_suite_report
 from .runner import LOG_FILE, RunOptions, UsageError, results_folder, run_suite
 from .store import ResultsCorrupt
 
@@ -36,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("suites", nargs="*", help="limit to these suites")
     listing.add_argument("--data-dir", help=f"data directory (default: ${DATA_ENV_VAR})")
     listing.add_argument("--costs", action="store_true",
-                         help="cost per experiment: measured at quick, extrapolated to full")  # fmt: skip
+                         help="each profile's cost: estimated from timed steps of its model, measured where it ran")  # fmt: skip
+    listing.add_argument("--profile", action="append", default=[], help="with --costs: only these profiles")
     listing.add_argument("--results-dir", type=Path, default=REPO_ROOT / "results")
 
     run = sub.add_parser("run", help="run suites at a profile, then write their reports")
@@ -96,12 +98,15 @@ def cmd_list(args: argparse.Namespace) -> int:
                 raise
             print(f"{name}: {exc}\n")
             continue
+        unknown = [p for p in args.profile if p not in suite.profiles]
+        if unknown:
+            raise UsageError(f"unknown profile {unknown[0]!r} for suite {name}; choose from {sorted(suite.profiles)}")
         extra = f" (pip extra: {suite.extra})" if suite.extra else ""
         print(f"{name}: {suite.title}{extra}\n  profiles: {', '.join(suite.profiles)}")
         print(tabulate([[c.id, c.source, c.paper_text, c.test, c.direction] for c in suite.claims],
                        headers=["claim", "source", "paper", "test", "direction"], tablefmt="simple"))  # fmt: skip
         if args.costs:
-            print(cost_table(suite, args.results_dir))
+            print(cost_table(suite, args.results_dir, args.data_dir, tuple(args.profile)))
         if suite.datasets:
             rows = []
             for d in suite.datasets:

@@ -22,7 +22,7 @@ from .core import Suite
 from .registry import get_suite, implemented
 from .store import read_claims, read_runs, write_claims
 
-PROFILE_ORDER = ("quick", "smoke", "full")
+PROFILE_ORDER = ("standard", "quick", "smoke", "full")
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
 
@@ -194,42 +194,6 @@ def rerun_commands(name: str) -> str:
     ])  # fmt: skip
 
 
-def cost_table(suite, results_dir: Path) -> str:
-    """Per experiment: cell time measured at quick, and full extrapolated from it (labelled as such)."""
-    folder = Path(results_dir) / suite.name / "quick"
-    rows = [r for r in read_runs(folder / "runs.csv", facts=False) if r["status"] in ("ok", "diverged")]
-    if not rows:
-        return f"costs: no quick results in {folder}; run `claimbench run {suite.name} --profile quick` first"
-    wall: dict[str, dict[tuple, float]] = {}
-    for r in rows:  # rows of one cell share its wall time
-        wall.setdefault(r["experiment"], {})[(r["task"], r["method"], r["params"], r["seed"])] = float(r["wall_s"])
-    try:
-        full = {e.name: e for e in suite.experiments("full")}
-    except Exception as exc:  # noqa: BLE001 - a profile that cannot be built is shown, not fatal
-        full, note = {}, f" (full profile not buildable here: {exc})"
-    else:
-        note = ""
-    table, totals = [], [0.0, 0.0]
-    for name, cells in wall.items():
-        mean = sum(cells.values()) / len(cells)
-        n_full = len(full[name].cells(suite.name, 0)) if name in full else 0
-        estimate = mean * n_full
-        totals[0] += sum(cells.values())
-        totals[1] += estimate
-        table.append([name, len(cells), f"{mean:.2f}", f"{sum(cells.values()) / 60:.1f}",
-                      n_full if name in full else "not at full", f"{estimate / 3600:.2f}" if n_full else "-"])  # fmt: skip
-    table.append(["total", "", "", f"{totals[0] / 60:.1f}", "", f"{totals[1] / 3600:.2f}"])
-    headers = ["experiment", "quick cells", "quick s/cell (measured)", "quick min (measured)", "full cells",
-               "full h (EXTRAPOLATED)"]  # fmt: skip
-    machine = provenance.describe(folder).split(" Packages:")[0]
-    return (
-        tabulate(table, headers=headers, tablefmt="simple")
-        + f"\nMeasured at quick: {machine}\nExtrapolated, not measured: full h = full cells x quick's mean cell time."
-        " Full cells are larger (models, data, epochs), so read it as a lower bound per CPU; on a GPU it may be"
-        f" less.{note}"
-    )
-
-
 def reproduce_markdown(results_dir: Path) -> str:
     """REPRODUCE.md from the claims.json files (write_suite_report writes them first)."""
     lines = [
@@ -255,12 +219,16 @@ def reproduce_markdown(results_dir: Path) -> str:
         if suite.notes:
             lines += [suite.notes, ""]
         lines += [claims_table(judged, with_protocol=True), "", "How to rerun:", "", rerun_commands(name), ""]
-        lines += ["What it costs (`claimbench list " + name + " --costs`):", "", "```text",
-                  cost_table(suite, results_dir), "```", ""]  # fmt: skip
+        lines += [f"Estimated cost of every profile, from steps timed on your machine: `claimbench list {name} --costs`.", ""]
         moved = Path(results_dir) / name / "MOVED.md"
         if moved.exists():
             lines += [moved.read_text(encoding="utf-8").strip(), ""]
     return "\n".join(lines)
+
+
+def held_back(judged: Sequence[Mapping[str, Any]]) -> int:
+    """Claims whose interval would have decided them but whose runs stopped short of their rule."""
+    return sum(c["verdict"] == judging.INCONCLUSIVE and "held back:" in (c.get("notes") or "") for c in judged)
 
 
 def readme_table(results_dir: Path) -> str:
@@ -269,13 +237,15 @@ def readme_table(results_dir: Path) -> str:
         title = get_suite(name).title
         profiles = available_profiles(results_dir, name)
         if not profiles:
-            rows.append([name, title, "-", "no results yet"])
+            rows.append([name, title, "-", "no results yet", "-"])
             continue
-        judged = read_claims(Path(results_dir) / name / profiles[0] / "claims.json")
-        tally = {v: sum(c["verdict"] == v for c in judged) for v in judging.VERDICTS}
-        summary = ", ".join(f"{n} {v}" for v, n in tally.items() if n)
-        rows.append([name, title, profiles[0], summary])
-    return tabulate(rows, headers=["suite", "paper", "profile", "claims"], tablefmt="github")
+        for profile in [p for p in profiles if p in ("standard", "quick")] or profiles[:1]:
+            judged = read_claims(Path(results_dir) / name / profile / "claims.json")
+            tally = {v: sum(c["verdict"] == v for c in judged) for v in judging.VERDICTS}
+            summary = ", ".join(f"{n} {v}" for v, n in tally.items() if n)
+            rows.append([name, title, profile, summary, held_back(judged)])
+    headers = ["suite", "paper", "profile", "claims", "held back (runs short of their stopping rule)"]
+    return tabulate(rows, headers=headers, tablefmt="github")
 
 
 def update_readme(readme: Path, results_dir: Path) -> None:

@@ -314,18 +314,19 @@ def test_report_and_compare_warn_about_a_dirty_tree(smoke_results, tmp_path):
         assert "WARNING" in proc.stderr and "UNCOMMITTED CHANGES" in proc.stderr and "tiny/smoke" in proc.stderr
 
 
-def test_list_costs_measures_quick_and_extrapolates_full(smoke_results, tmp_path):
-    results = tmp_path / "results"
-    shutil.copytree(smoke_results / "tiny" / "smoke", results / "tiny" / "quick")  # smoke rows stand in for quick
-    out = claimbench("list", "tiny", "--costs", "--results-dir", str(results)).stdout
-    assert "EXTRAPOLATED" in out and "measured" in out
-    walls = {}
-    for r in rows(results, "quick"):
-        if r["status"] in ("ok", "diverged"):
-            walls.setdefault(r["experiment"], {})[(r["task"], r["method"], r["seed"])] = float(r["wall_s"])
-    line = next(ln for ln in out.splitlines() if ln.startswith("estimate "))
-    name, quick_cells, per_cell, _, full_cells, full_h = line.split()
-    assert int(quick_cells) == 24 and int(full_cells) == 2 * 4 * 10  # the full profile has 10 seeds
-    mean = sum(walls["estimate"].values()) / 24
-    assert float(full_h) == pytest.approx(mean * 80 / 3600, abs=0.005)
-    assert "no quick results" in claimbench("list", "tiny", "--costs", "--results-dir", str(tmp_path / "none")).stdout
+def test_list_costs_estimates_every_profile_from_timed_steps_and_shows_measured_ones(smoke_results, tmp_path):
+    out = claimbench("list", "tiny", "--costs", "--results-dir", str(smoke_results)).stdout
+    table = [ln.split() for ln in out.splitlines() if ln.split()[:2] in (["smoke", "estimate"], ["full", "estimate"])]
+    (smoke, full) = table
+    assert int(smoke[2]) == 2 * 4 * 3 and int(full[2]) == 2 * 4 * 10
+    # the estimate follows the profile's steps: full trains 100x smoke's steps in 10/3 the cells
+    ratio = float(full[3]) / float(smoke[3])
+    assert 100 * 10 / 3 / 4 < ratio < 100 * 10 / 3 * 4  # one probe per profile, so timing noise within 4x
+    assert "(24 cells)" in out  # smoke has run: its measured time stands beside the estimate
+    count_rows = [ln for ln in out.splitlines() if ln.split()[1:2] == ["count"]]
+    assert all("unknown" in ln and "no step model" in ln for ln in count_rows)
+    assert "GPU-hours" in out and "ASSUMPTION" in out
+    only = claimbench("list", "tiny", "--costs", "--profile", "quick", "--results-dir", str(smoke_results)).stdout
+    assert "quick: about" in only and "smoke: about" not in only
+    bad = claimbench("list", "tiny", "--costs", "--profile", "huge", "--results-dir", str(smoke_results), check=2)
+    assert "unknown profile 'huge'" in bad.stderr and "tiny.estimate" not in bad.stdout

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from suites.harness import Claim, DatasetSpec, Diverged, Experiment, Suite, family
+from suites.harness import Claim, DatasetSpec, Diverged, Experiment, StepCost, Suite, TrainingRecord, family
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,17 @@ class TinyProfile:
 PROFILES = {
     "smoke": TinyProfile(seeds=3, n=50),
     "quick": TinyProfile(seeds=5, n=500),
+    "standard": TinyProfile(seeds=5, n=1000),
     "full": TinyProfile(seeds=10, n=5000),
 }
+RULE_STEPS = 50  # the "paper's" fixed budget: every profile trains at least this far
+
+
+def time_step(cell, ctx) -> float:
+    """Seconds per "training step": the probe `claimbench list --costs` multiplies by the steps."""
+    start = time.perf_counter()
+    sum(range(1_000))
+    return time.perf_counter() - start
 
 
 def run_estimate(cell, ctx):
@@ -46,7 +55,8 @@ def run_estimate(cell, ctx):
     shared = np.random.default_rng(cell.seed).normal(0, 0.05)
     own = np.random.default_rng([cell.seed, cell.method_kwargs["id"]]).normal(0, 0.005)
     score = cell.task_kwargs["level"] + cell.method_kwargs["bonus"] + shared + own
-    return {"score": float(score), "steps": float(ctx.settings.n)}
+    record = TrainingRecord.fixed_budget(ctx.settings.n, rule_steps=RULE_STEPS)
+    return {"score": float(score), "steps": float(ctx.settings.n), **record.metrics()}
 
 
 def run_count(cell, ctx):
@@ -68,6 +78,7 @@ def build(settings):
                 "unstable": {"id": 3, "bonus": 0.0, "lr": 10.0},
             },
             seeds=settings.seeds,
+            cost=StepCost(steps=settings.n, time_step=time_step),
         ),
         Experiment(name="count", run=run_count, tasks={"model": {}}, methods={"tiny": {}}, grid={"width": [5]}),
     ]
