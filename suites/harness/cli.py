@@ -19,9 +19,9 @@ from suites.data import DatasetUnavailable, is_available, resolve_data_dir
 from . import provenance
 from .compare import FAIL, compare, render
 from .core import PROFILES
+from .costs import cost_table
 from .judge import VERDICTS
 from .registry import UnknownSuite, entries, get_suite
-from .costs import cost_table
 from .report import claims_table, rebuild_all, write_suite_report
 from .runner import LOG_FILE, RunOptions, UsageError, results_folder, run_suite
 from .store import ResultsCorrupt

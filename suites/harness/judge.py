@@ -387,9 +387,11 @@ def judge(
             notes.append(f"the interval clears the boundary but the test does not reject (Holm p={p_adj:.3g})")
             verdict = INCONCLUSIVE
         if short and verdict in (*GOOD, NOT_REPRODUCED):
-            notes.append(f"held back: the interval says {verdict}, but {short} of {evidence['runs']} runs behind it "
-                         f"stopped short of their stopping rule ({evidence_text(evidence)}); "
-                         f"runs trained to the rule (profile {deciding_profile}) decide it")
+            notes.append(
+                f"held back: the interval says {verdict}, but {short} of {evidence['runs']} runs behind it "
+                f"stopped short of their stopping rule ({evidence_text(evidence)}); "
+                f"runs trained to the rule (profile {deciding_profile}) decide it"
+            )
             verdict = INCONCLUSIVE
         if verdict == PARTIAL:
             notes.append(f"direction reproduced; {_fmt(test.effect)} against the paper's {claim.paper_text}")

@@ -219,7 +219,10 @@ def reproduce_markdown(results_dir: Path) -> str:
         if suite.notes:
             lines += [suite.notes, ""]
         lines += [claims_table(judged, with_protocol=True), "", "How to rerun:", "", rerun_commands(name), ""]
-        lines += [f"Estimated cost of every profile, from steps timed on your machine: `claimbench list {name} --costs`.", ""]
+        lines += [
+            f"Estimated cost of every profile, from steps timed on your machine: `claimbench list {name} --costs`.",
+            "",
+        ]
         moved = Path(results_dir) / name / "MOVED.md"
         if moved.exists():
             lines += [moved.read_text(encoding="utf-8").strip(), ""]

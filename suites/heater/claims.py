@@ -159,7 +159,4 @@ LEVEL = family(
 
 # Every verdict says how many of its runs ended while their loss still fell (the neural models' own
 # training, and the BPR pretraining every method starts from).
-CLAIMS = tuple(
-    c.variant(evidence="converged")
-    for c in (*BEATS, *RT, *MOE, *GUIDE, *P_ROBUST, *LEVEL)
-)
+CLAIMS = tuple(c.variant(evidence="converged") for c in (*BEATS, *RT, *MOE, *GUIDE, *P_ROBUST, *LEVEL))
