@@ -31,6 +31,7 @@ class ClaimData:
     treatment: pd.Series
     baseline: pd.Series | None
     rows: pd.DataFrame  # every selected row, with a `role` column (treatment/baseline)
+    failed: pd.DataFrame | None = None  # runs that diverged or gave no value, scored as the worst value
 
 
 class Test:
@@ -39,7 +40,8 @@ class Test:
     `effect` is the estimate; `interval(level)` its two-sided interval; `p_greater(b)` and
     `p_less(b)` the one-sided p-values of "the effect exceeds b" and "is below b". `scale` maps an
     effect to the scale the test works on (log for ratios), where `sd` is the spread of one unit,
-    for the power calculation. `p_floor` is the smallest one-sided p the test can reach at this n.
+    for the power calculation. `p_floor` is the smallest one-sided p the test's own distribution can
+    reach (1/(B+1) for B resamples); `floor_at(n)` the smallest an exact test reaches with n units.
     """
 
     name = "test"
@@ -53,6 +55,11 @@ class Test:
     effect: float = math.nan
     sd: float = math.nan
     p_floor: float = 0.0
+
+    def floor_at(self, n: int) -> float:
+        """The smallest one-sided p any exact test reaches with n independent units: the sign flip's
+        2^-n. The judge never reports a p below it, whatever the test's own distribution says."""
+        return 0.5**n
 
     def interval(self, level: float) -> tuple[float, float]:
         raise NotImplementedError
@@ -164,10 +171,23 @@ class TTest(_OnScale):
             return INF if self.mean > b else (-INF if self.mean < b else 0.0)
         return (self.mean - b) / self.se
 
+    def _sign_p(self, bound: float, alternative: str) -> float:
+        """Every unit has the same effect: no variance for a t, so the exact sign test decides."""
+        above = int(np.sum(self.d > self.scale(bound)))
+        below = int(np.sum(self.d < self.scale(bound)))
+        if above + below == 0:
+            return 1.0
+        k = above if alternative == "greater" else below
+        return float(sps.binomtest(k, above + below, 0.5, alternative="greater").pvalue)
+
     def p_greater(self, bound: float) -> float:
+        if self.se == 0:
+            return self._sign_p(bound, "greater")
         return float(sps.t.sf(self._t(bound), self.df))
 
     def p_less(self, bound: float) -> float:
+        if self.se == 0:
+            return self._sign_p(bound, "less")
         return float(sps.t.cdf(self._t(bound), self.df))
 
 
@@ -280,6 +300,12 @@ class RankAdvantage(Resampled):
         if absent:  # the ranking is among fewer methods than the claim names: say so beside the verdict
             self.note += f"; ranked without {', '.join(absent)} (not run here)"
         self.sd = float(np.std(self.draws) * math.sqrt(self.n))
+        self.methods = len(names)
+
+    def floor_at(self, n: int) -> float:
+        """Under the null every method is equally likely to rank first in a block: the exact
+        permutation p of "first in every block" is (1/methods)^blocks."""
+        return (1.0 / self.methods) ** n
 
 
 @register_test("spread")
@@ -324,6 +350,7 @@ class SpreadAcrossTasks(Resampled):
         if len(groups) < 2:
             raise ValueError(f"needs at least two tasks, got {len(groups)}")
         self.n = len(groups)
+        self.single = min(len(v) for v in groups.values()) < 2
         means = {t: float(v.mean()) for t, v in groups.items()}
         self.effect = max(means.values()) - min(means.values())
         rng = np.random.default_rng(0)
@@ -338,3 +365,78 @@ class SpreadAcrossTasks(Resampled):
         self.note = (
             "per-task means: " + ", ".join(f"{t} {m:.3f}" for t, m in order) + f"; Kruskal-Wallis p={kruskal:.3g}"
         )
+        if self.single:
+            self.note += "; one seed in some task: nothing to resample there, so no interval"
+
+    def interval(self, level: float) -> tuple[float, float]:
+        if self.single:  # a resample of one value is that value: certainty from nothing
+            return -INF, INF
+        return super().interval(level)
+
+    @property
+    def p_floor(self) -> float:  # type: ignore[override]
+        return 1.0 if self.single else super().p_floor
+
+
+class HierarchicalBootstrap(Resampled, _OnScale):
+    """Claims over elements (users, examples): training runs, then elements within each run.
+
+    The data hold one value per (task, seed, element), paired on all three; the effect is the pooled
+    mean per-element effect (a difference, or the mean log ratio for ratio claims), or for `lift`
+    claims the ratio of the two sides' means (which allows elements at 0). The interval and p come
+    from `stats.hierarchical_means`, so they hold what retraining would change; n counts training
+    runs, and p never goes below the exact sign-flip floor 2^-runs.
+    """
+
+    RESAMPLES = 1999
+
+    def __init__(self, claim: Claim, data: ClaimData) -> None:
+        Test.__init__(self, claim, data)
+        self.ratio = claim.effect == "ratio" or claim.test == "lift"
+        self.lift = claim.test == "lift"
+        if self.lift and data.baseline is None:
+            raise ValueError("a lift compares a treatment with a baseline")
+        index = data.treatment.index
+        run_levels = [name for name in index.names if name != "element"]
+        t = data.treatment.to_numpy(float)
+        b = data.baseline.to_numpy(float) if data.baseline is not None else None
+        columns = np.column_stack([t, b]) if self.lift else _unit_effects(claim, data)[:, None]
+        frame = pd.DataFrame(columns, index=index)
+        groups = list(frame.groupby(level=run_levels, sort=True))
+        runs = [g.to_numpy(float) for _, g in groups]
+        strata = [key[0] if isinstance(key, tuple) else key for key, _ in groups]  # the task
+        self.n = len(runs)
+        if self.n < 1 or min(len(r) for r in runs) < 2:
+            raise ValueError("a hierarchical bootstrap needs at least one run with 2 or more elements")
+        pooled = columns.mean(axis=0)
+        means = stats.hierarchical_means(runs, strata, self.RESAMPLES, seed=0)
+        if self.lift:
+            if pooled[1] <= 0:
+                raise ValueError("the baseline's mean is 0: a lift over it is undefined")
+            with np.errstate(divide="ignore"):
+                self.draws = np.log(np.maximum(means[:, 0], 1e-300)) - np.log(np.maximum(means[:, 1], 1e-300))
+            self.effect = float(pooled[0] / pooled[1])
+            run_effects = np.array([math.log(max(r[:, 0].mean(), 1e-300) / max(r[:, 1].mean(), 1e-300)) for r in runs])
+        else:
+            self.draws = means[:, 0]
+            self.effect = self.unscale(float(pooled[0]))
+            run_effects = np.array([r[:, 0].mean() for r in runs])
+        sampling = np.array([r[:, -1].var(ddof=1) / len(r) for r in runs]) if not self.lift else np.zeros(self.n)
+        self.sd = float(np.std(run_effects, ddof=1)) if self.n > 1 else math.nan
+        per_task = {s: strata.count(s) for s in dict.fromkeys(strata)}
+        self.name = ("lift (ratio of means)" if self.lift else "mean per-element effect") + (
+            ", hierarchical bootstrap (runs, then elements)"
+        )
+        notes = [f"{self.n} training runs ({', '.join(f'{k}: {v}' for k, v in per_task.items())}) x "
+                 f"{min(len(r) for r in runs)}-{max(len(r) for r in runs)} elements"]  # fmt: skip
+        share = stats.run_variance_share(run_effects, sampling)
+        if math.isfinite(share) and not self.lift:
+            notes.append(f"training runs carry {share:.0%} of the variance of a run's mean effect")
+        if min(per_task.values()) < 3:
+            notes.append("fewer than 3 training runs per task: the interval cannot hold training variance; "
+                         "a profile with at least 3 seeds decides it")  # fmt: skip
+        self.note = "; ".join(notes)
+
+    def interval(self, level: float) -> tuple[float, float]:
+        low, high = np.quantile(self.draws, [0.5 - level / 2, 0.5 + level / 2], method="inverted_cdf")
+        return self.unscale(float(low)), self.unscale(float(high))

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -51,10 +50,17 @@ import pandas as pd
 from scipy import stats as sps
 
 from . import stats, training
-from .claimtests import TESTS, ClaimData, Test, register_test  # noqa: F401 - suites import register_test here
+from .claimtests import (  # noqa: F401 - suites import register_test here
+    TESTS,
+    ClaimData,
+    HierarchicalBootstrap,
+    Test,
+    register_test,
+)
 from .core import Claim
 
 ALPHA = 0.05
+HIERARCHICAL = ("ttest", "wilcoxon", "bootstrap", "lift")  # tests of a mean effect, resampled in two levels
 POWER = 0.8
 REPRODUCED = "reproduced"
 PARTIAL = "partially reproduced"
@@ -66,6 +72,7 @@ VERDICTS = (REPRODUCED, PARTIAL, NOT_REPRODUCED, INCONCLUSIVE, NOT_RUN, MEASURED
 GOOD = (REPRODUCED, PARTIAL)
 
 UnitsLoader = Callable[[str, str, str, str, int, str], "np.ndarray | None"]
+CELL = ["experiment", "task", "method", "params", "seed"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -114,27 +121,62 @@ def _per_element(rows: pd.DataFrame, claim: Claim, units: UnitsLoader | None) ->
 
 
 def collect(claim: Claim, frame: pd.DataFrame, units: UnitsLoader | None = None) -> ClaimData:
-    """The claim's values, averaged within each independent unit and paired on it."""
-    rows = frame[(frame["metric"] == claim.metric) & (frame["experiment"] == claim.experiment)]
-    rows = rows[rows["status"].isin(["ok", "diverged"])]
+    """The claim's values, averaged within each independent unit and paired on it.
+
+    Claims over elements keep the training run as a level of the unit (the key gains `seed`, shared
+    by all methods, so pairs stay paired), for the hierarchical resampling in `HierarchicalBootstrap`.
+    Runs behind the claim that diverged or hold no value of the metric count against their method
+    (see `failed_runs`), never drop out of the pairing.
+    """
+    experiment = frame[frame["experiment"] == claim.experiment]
+    rows = experiment[(experiment["metric"] == claim.metric) & experiment["status"].isin(["ok", "diverged"])]
     key = list(claim.unit)
+    if "element" in key and "seed" not in key:
+        key.insert(key.index("element"), "seed")
+    missing = [c for c in key if c not in frame.columns and c != "element"]
+    if missing:
+        raise ValueError(f"claim {claim.id}: unit column(s) {missing} are not in the rows")
+    failed = failed_runs(claim, experiment)
+    if len(failed) and "element" in key:
+        labels = ", ".join(f"{r.method} {r.task} seed {r.seed}" for r in failed.itertuples())
+        raise ValueError(f"{len(failed)} run(s) behind it have no per-element values ({labels}): "
+                         "an element claim cannot score a run that failed")  # fmt: skip
+    rows = pd.concat([rows[rows["value"].notna()], failed]) if len(failed) else rows
     treated = select(rows, claim.treatment).assign(role="treatment")
     base = select(rows, claim.baseline).assign(role="baseline") if claim.baseline is not None else None
     if "element" in key:
         treated = _per_element(treated, claim, units) if not treated.empty else treated
         if base is not None and not base.empty:
             base = _per_element(base, claim, units)
-    missing = [c for c in key if c not in rows.columns and c != "element"]
-    if missing:
-        raise ValueError(f"claim {claim.id}: unit column(s) {missing} are not in the rows")
     t = treated.groupby(key)["value"].mean() if not treated.empty else pd.Series(dtype=float)
     if base is None:
-        return ClaimData(t, None, treated)
+        return ClaimData(t, None, treated, failed)
     if claim.test in ("friedman", "spread"):  # many methods: the test pivots the rows itself
-        return ClaimData(t, None, pd.concat([treated, base]))
+        return ClaimData(t, None, pd.concat([treated, base]), failed)
     b = _baseline_per_unit(claim, base, key)
     common = t.index.intersection(b.index)
-    return ClaimData(t.loc[common], b.loc[common], pd.concat([treated, base]))
+    return ClaimData(t.loc[common], b.loc[common], pd.concat([treated, base]), failed)
+
+
+def failed_runs(claim: Claim, experiment: pd.DataFrame) -> pd.DataFrame:
+    """Rows standing in for the runs behind the claim that diverged or have no value of its metric.
+
+    Each gets the worst value of the metric observed among the claim's runs (the lowest when higher
+    is better), so a method that fails half the time cannot look better than one that never does;
+    an error row (the code crashed) is not a training outcome and stays out, reported as not run.
+    """
+    ran = experiment[experiment["status"].isin(["ok", "diverged"])]
+    sides = [f for f in (claim.treatment, claim.baseline) if f is not None]
+    cells = pd.concat([select(ran, f) for f in sides])[CELL].drop_duplicates() if sides else ran[CELL].iloc[0:0]
+    scored = ran[(ran["metric"] == claim.metric) & ran["value"].notna()]
+    scored = pd.concat([select(scored, f) for f in sides]) if sides else scored
+    lost = cells.merge(scored[CELL].drop_duplicates(), on=CELL, how="left", indicator=True)
+    lost = lost[lost["_merge"] == "left_only"].drop(columns="_merge")
+    if lost.empty or scored.empty:
+        return lost.iloc[0:0]
+    worst = scored["value"].min() if claim.better == "higher" else scored["value"].max()
+    firsts = ran.drop_duplicates(CELL).drop(columns=["metric", "value"])
+    return lost.merge(firsts, on=CELL).assign(metric=claim.metric, value=float(worst))
 
 
 def _baseline_per_unit(claim: Claim, base: pd.DataFrame, key: list[str]) -> pd.Series:
@@ -196,6 +238,8 @@ def decide(claim: Claim, effect: float, low: float, high: float, deterministic: 
         return PARTIAL if distance <= claim.rel_tolerance * abs(claim.reference) else NOT_REPRODUCED
     if _inside(low, high, region):
         return REPRODUCED
+    if deterministic:  # no sampling error: a figure outside the region is a mismatch, not a question of size
+        return NOT_REPRODUCED
     null = claim.null_region()
     if null is not None and _apart(low, high, null):
         return PARTIAL
@@ -204,30 +248,49 @@ def decide(claim: Claim, effect: float, low: float, high: float, deterministic: 
     return INCONCLUSIVE
 
 
-def _boundaries(claim: Claim) -> list[float]:
-    points = list(claim.claimed_region() or ()) + list(claim.null_region() or ())
-    return sorted({p for p in points if math.isfinite(p)})
+MAX_UNITS = 10**7
 
 
-def units_to_decide(claim: Claim, test: Test, low: float, high: float, alpha: float) -> int | None:
-    """Units that would decide the claim at the observed variance: the n at which a one-sided test
-    at `alpha` has 80% power to put the interval clear of the boundary it now straddles."""
-    from statsmodels.stats.power import TTestPower
-
-    straddled = [b for b in _boundaries(claim) if low < b < high]
-    if not straddled or not (math.isfinite(test.sd) and test.sd > 0):
+def units_to_decide(claim: Claim, test: Test, m: int) -> int | None:
+    """Units that would decide the claim at the observed effect and variance: the smallest n at which
+    an interval of the claim's level, shrunk as 1/sqrt(n) around the effect (with 80% power), gives
+    a verdict other than inconclusive, and the test's smallest attainable p at n (2^-n for a sign
+    flip), Holm-adjusted for the family's m claims, is below alpha. None when nothing could."""
+    if not (math.isfinite(test.sd) and test.sd > 0 and math.isfinite(test.effect)):
         return None
-    bound = min(straddled, key=lambda b: abs(test.scale(test.effect) - test.scale(b)))
-    distance = abs(test.scale(test.effect) - test.scale(bound))
-    if distance == 0:
-        return None
-    size = distance / test.sd
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the root finder warns below n = 2; the normal formula answers there
-        n = TTestPower().solve_power(effect_size=size, alpha=alpha, power=POWER, alternative="larger")
-    if not math.isfinite(n):
-        n = ((sps.norm.ppf(1 - alpha) + sps.norm.ppf(POWER)) / size) ** 2
-    return max(int(math.ceil(n)), 2)
+    center = test.scale(test.effect)
+
+    def decides(n: int) -> bool:
+        if n < 2 or max(test.p_floor, test.floor_at(n)) * m >= ALPHA:
+            return False
+        # a one-sided t at alpha/m with 80% power (the t quantiles give R's pwr.t.test within a unit)
+        half = (sps.t.ppf(1 - ALPHA / m, n - 1) + sps.t.ppf(POWER, n - 1)) * test.sd / math.sqrt(n)
+        return decide(claim, test.effect, test.unscale(center - half), test.unscale(center + half)) != INCONCLUSIVE
+
+    high = max(test.n, 2)
+    while not decides(high):
+        high *= 2
+        if high > MAX_UNITS:
+            return None
+    low = max(test.n, 1)
+    while low < high:  # the smallest deciding n (decides is monotone in n)
+        mid = (low + high) // 2
+        low, high = (low, mid) if decides(mid) else (mid + 1, high)
+    return high
+
+
+def power_note(claim: Claim, test: Test, m: int) -> str:
+    """What would decide an inconclusive claim, or that the data that exist cannot."""
+    needed = units_to_decide(claim, test, m)
+    unit = "/".join(claim.unit)
+    if needed is None:
+        return f"no number of units ({unit}) decides it at the observed effect and variance"
+    if needed <= test.n:
+        return ""
+    if "seed" in claim.unit or "element" in claim.unit:  # training runs can always be added
+        return f"about {needed} units ({unit}) would decide it at the observed variance (n={test.n} now)"
+    return (f"about {needed} units ({unit}) would decide it at the observed variance, but these rows hold "
+            f"{test.n}: not decidable with the data that exist here")  # fmt: skip
 
 
 def _not_run_reason(claim: Claim, frame: pd.DataFrame, device: str) -> str:
@@ -254,9 +317,6 @@ def _skipped_note(claim: Claim, frame: pd.DataFrame) -> str:
     mine = select(frame[frame["experiment"] == claim.experiment], claim.treatment)
     tasks = sorted(mine[mine["status"].isin(["not_run", "error"])]["task"].unique())
     return f"{len(tasks)} task(s) not run or failed: {', '.join(tasks)}" if tasks else ""
-
-
-CELL = ["experiment", "task", "method", "params", "seed"]
 
 
 def evidence_of(claim: Claim, frame: pd.DataFrame) -> dict[str, Any] | None:
@@ -304,10 +364,23 @@ def _build_test(claim: Claim, frame: pd.DataFrame, device: str, units: UnitsLoad
         return None, _not_run_reason(claim, frame, device)
     if claim.test not in TESTS:
         raise ValueError(f"claim {claim.id}: unknown test {claim.test!r}; registered: {sorted(TESTS)}")
+    # Over elements, every test of a mean effect becomes the two-level resampling (training runs,
+    # then elements), so the interval holds training variance; see HierarchicalBootstrap.
+    hierarchical = "element" in claim.unit and claim.test in HIERARCHICAL
     try:
-        return TESTS[claim.test](claim, data), ""
+        test = (HierarchicalBootstrap if hierarchical else TESTS[claim.test])(claim, data)
     except ValueError as exc:  # too few units for the test: the claim cannot be judged from these rows
         return None, f"{claim.test}: {exc}"
+    if data.failed is not None and len(data.failed):
+        labels = ", ".join(f"{r.method} {r.task} seed {r.seed}" for r in data.failed.itertuples())
+        test.note = "; ".join(filter(None, [test.note, f"{len(data.failed)} run(s) diverged or gave no value and "
+                                            f"count as the worst observed value: {labels}"]))  # fmt: skip
+    return test, ""
+
+
+def floor(test: Test) -> float:
+    """The smallest one-sided p the test can report at its n."""
+    return max(test.p_floor, test.floor_at(test.n))
 
 
 def _fmt(value: float) -> str:
@@ -342,7 +415,8 @@ def judge(
     # m per family: the claims of the family whose verdict rests on a sampled interval
     sampled = [c.family_name for c, t, _ in built if t is not None and not t.deterministic and c.claimed_region()]
     family_size = {name: sampled.count(name) for name in set(sampled)}
-    raw_p = {c.id: claim_p(c, t) for c, t, _ in built if t is not None}
+    # No p below what the test can reach at its n (an exact sign flip's 2^-n, a resampling's 1/(B+1)).
+    raw_p = {c.id: max(claim_p(c, t), floor(t)) if c.claimed_region() else math.nan for c, t, _ in built if t}
     holm = {}
     for name in family_size:
         ids = [c.id for c, t, _ in built if t is not None and c.family_name == name and c.claimed_region()]
@@ -386,6 +460,10 @@ def judge(
         if verdict in GOOD and not test.deterministic and not (math.isfinite(p_adj) and p_adj < ALPHA):
             notes.append(f"the interval clears the boundary but the test does not reject (Holm p={p_adj:.3g})")
             verdict = INCONCLUSIVE
+        reachable = min(1.0, floor(test) * m) if not test.deterministic else 0.0
+        if verdict == NOT_REPRODUCED and reachable >= ALPHA:  # as for a good verdict: n must be able to decide
+            notes.append(f"the interval lies outside the claimed region, but at n={test.n} no test can reject")
+            verdict = INCONCLUSIVE
         if short and verdict in (*GOOD, NOT_REPRODUCED):
             notes.append(
                 f"held back: the interval says {verdict}, but {short} of {evidence['runs']} runs behind it "
@@ -396,13 +474,10 @@ def judge(
         if verdict == PARTIAL:
             notes.append(f"direction reproduced; {_fmt(test.effect)} against the paper's {claim.paper_text}")
         if verdict == INCONCLUSIVE:
-            needed = units_to_decide(claim, test, low, high, alpha)
-            if needed is not None:
-                notes.append(f"about {needed} units would decide it at the observed variance (n={test.n} now)")
-            floor = min(1.0, test.p_floor * m)
-            if floor >= ALPHA:
+            notes.append(power_note(claim, test, m))
+            if reachable >= ALPHA:
                 notes.append(f"at n={test.n} with {m} claim(s) in the family the smallest attainable adjusted p is "
-                             f"{floor:.3g}: this n cannot decide it")  # fmt: skip
+                             f"{reachable:.3g}: this n cannot decide it")  # fmt: skip
         if m > 1 and not test.deterministic:
             notes.append(f"interval adjusted for {m} claims in family {claim.family_name}")
         entry.update(

@@ -27,10 +27,12 @@ __all__ = [
     "block_ranks",
     "bootstrap_means",
     "friedman",
+    "hierarchical_means",
     "hodges_lehmann_interval",
     "holm",
     "nemenyi_critical_difference",
     "pairwise_wilcoxon_holm",
+    "run_variance_share",
     "signed_rank_p",
     "snap_float_noise",
     "walsh_averages",
@@ -325,3 +327,60 @@ def bootstrap_means(d: Any, n_resamples: int = 9999, seed: int = 0) -> np.ndarra
         size = min(batch, n_resamples - start)
         out[start : start + size] = d[rng.integers(0, d.size, size=(size, d.size))].mean(axis=1)
     return out
+
+
+def hierarchical_means(
+    runs: Sequence[np.ndarray], strata: Sequence[Any], n_resamples: int = 1999, seed: int = 0
+) -> np.ndarray:
+    """Pooled column means of a two-level bootstrap: training runs, then elements within each run.
+
+    `runs[i]` is one training run's (elements x columns) array and `strata[i]` its stratum (the
+    task): within each stratum, each resample draws as many runs as it has, with replacement, and
+    for every drawn run as many of its elements, with replacement. A resample's value is the mean
+    of each column over every element it drew (so tasks weigh by their element counts, as a pooled
+    mean does). Returns (n_resamples x columns). The interval it gives holds what retraining would
+    change, not only test-sample noise (Davison & Hinkley 1997, sec. 3.8, resampling at both stages).
+    """
+    if not runs:
+        raise ValueError("no runs to resample")
+    rng = np.random.default_rng(seed)
+    columns = runs[0].shape[1]
+    # Each run's element-level resample sums, drawn once per resample slot (batched: a large test
+    # set times thousands of resamples would not fit in memory at once).
+    element_sums = []
+    for values in runs:
+        n = values.shape[0]
+        sums = np.empty((n_resamples, columns))
+        batch = max(1, _BOOTSTRAP_CELLS_PER_BATCH // max(n, 1))
+        for start in range(0, n_resamples, batch):
+            size = min(batch, n_resamples - start)
+            idx = rng.integers(0, n, size=(size, n))
+            sums[start : start + size] = values[idx].sum(axis=1)
+        element_sums.append(sums)
+    totals = np.zeros((n_resamples, columns))
+    counts = np.zeros(n_resamples)
+    rows = np.arange(n_resamples)
+    for stratum in dict.fromkeys(strata):
+        members = [i for i, s in enumerate(strata) if s == stratum]
+        drawn = rng.integers(0, len(members), size=(n_resamples, len(members)))
+        for slot in range(len(members)):
+            # A run drawn into a second slot takes another of its element draws (shifted rows),
+            # so the two slots are not the same resample of that run.
+            for j, member in enumerate(members):
+                chosen = drawn[:, slot] == j
+                shifted = (rows[chosen] + slot * 7919) % n_resamples
+                totals[chosen] += element_sums[member][shifted]
+                counts[chosen] += runs[member].shape[0]
+    return totals / counts[:, None]
+
+
+def run_variance_share(run_means: np.ndarray, run_sampling_var: np.ndarray) -> float:
+    """The share of the variance of one run's mean effect that comes from training (seeds), the rest
+    being test-sample noise: (between-run variance - mean sampling variance) / between-run variance,
+    floored at 0 (a method-of-moments estimate; NaN with fewer than two runs)."""
+    if len(run_means) < 2:
+        return _NAN
+    between = float(np.var(run_means, ddof=1))
+    if between <= 0:
+        return 0.0
+    return max(between - float(np.mean(run_sampling_var)), 0.0) / between
