@@ -31,7 +31,7 @@ CHANGES = ("verdict", "measured", "ci_low", "ci_high")  # what makes a commit pa
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:80em;padding:0 1em;color:#222}
 table{border-collapse:collapse;width:100%;margin:.5em 0 1.5em}th,td{border-bottom:1px solid #ddd;
-padding:.25em .5em;text-align:left;vertical-align:top}th{background:#f4f4f4}td.num{white-space:nowrap}
+padding:.25em .5em;text-align:left;vertical-align:top}th{background:#f4f4f4}.num{white-space:nowrap}
 .v{font-weight:600;white-space:nowrap}.v-reproduced{color:#1b7837}.v-partially-reproduced{color:#4d9221}
 .v-not-reproduced{color:#c51b7d}.v-inconclusive{color:#b35806}.v-measured{color:#4d4d4d}.v-not-run{color:#888}
 img{max-width:100%;border:1px solid #eee}nav a{margin-right:1em}dt{font-weight:600}dd{margin:0 0 .6em 1em}

@@ -8,7 +8,7 @@ import math
 import pytest
 from matplotlib.colors import to_hex
 
-from suites.harness import forest
+from suites.harness import figures, forest
 from suites.harness.judge import _region_text
 from tests.harness.report_fixtures import claim_entry, sample_claims
 
@@ -107,3 +107,58 @@ def test_a_suite_with_nothing_to_draw_still_gets_a_figure(tmp_path):
     fig = forest.forest_figure(claims, "toy")
     assert not _rows(fig)
     assert forest.forest_plot(claims, tmp_path / "f.png", "toy").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# the shared figure helpers (suites/harness/figures.py)
+
+
+def _figure(**parts):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4, 3))
+    ax = fig.add_subplot(1, 1, 1)
+    for i in range(2):
+        ax.plot([0, 1], [i, i + 1], label=parts.get("labels", [None, None])[i])
+    if parts.get("title"):
+        ax.set_title(parts["title"])
+    ax.set_xlabel(parts.get("xlabel", ""))
+    ax.set_ylabel(parts.get("ylabel", ""))
+    if parts.get("legend"):
+        ax.legend()
+    return fig
+
+
+def test_figure_problems_names_what_a_reader_would_miss():
+    problems = figures.figure_problems(_figure())
+    assert any("no title" in p for p in problems)
+    assert any("no x label" in p for p in problems) and any("no y label" in p for p in problems)
+    assert any("no key" in p for p in problems)  # two colours, nothing says which is which
+    good = _figure(title="t", xlabel="step", ylabel="loss", labels=["a", "b"], legend=True)
+    assert figures.figure_problems(good) == []
+
+
+def test_figure_problems_catches_coded_categories_without_a_key():
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.add_subplot(1, 1, 1, title="BLEU per setup", ylabel="BLEU")
+    ax.bar([0, 1], [1, 2])
+    ax.set_xticks([0, 1], ["(1)", "(2)"])
+    assert any("'(1)' is a code" in p for p in figures.figure_problems(fig))
+    ax.set_xticks([0, 1], ["PostNorm+LN", "PreNorm+LN"])
+    assert figures.figure_problems(fig) == []
+
+
+def test_the_forest_plot_passes_the_check():
+    assert figures.figure_problems(forest.forest_figure(sample_claims(), "toy")) == []
+
+
+def test_save_png_keeps_labels_that_reach_past_the_canvas(tmp_path):
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    fig = Figure(figsize=(3, 2))
+    fig.add_subplot(1, 1, 1).set_ylabel("a label far to the left", labelpad=120)
+    path = figures.save_png(fig, tmp_path / "wide.png", dpi=50)
+    assert Image.open(path).size[0] > 3 * 50  # the canvas grew to hold the label instead of cutting it
