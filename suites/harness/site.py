@@ -133,7 +133,10 @@ def discover(results_dir: Path) -> list[SuiteResults]:
 
 
 def _git(repo_root: Path, *args: str) -> str | None:
-    done = subprocess.run(["git", "-C", str(repo_root), *args], capture_output=True, text=True, check=False)
+    try:
+        done = subprocess.run(["git", "-C", str(repo_root), *args], capture_output=True, text=True, check=False)
+    except FileNotFoundError:  # no git on this machine: the site is built without history
+        return None
     return done.stdout if done.returncode == 0 else None
 
 
@@ -339,6 +342,9 @@ def claim_page(r: SuiteResults, c: Mapping[str, Any], past: Sequence[Mapping[str
     runs = [[e(v) for v in row] for row in runs_summary(r.rows, c, filters)]
     runs_headers = ["role", "experiment", "task", "method", "params", "cells", "status", "mean", "sd", "min", "max",
                     "notes"]  # fmt: skip
+    if past and tuple(c.get(k) for k in CHANGES) != tuple(past[0][k] for k in CHANGES):
+        past = [{"sha": "working tree", "date": "", "subject": "not committed yet", **{k: c.get(k) for k in CHANGES}},
+                *past]  # fmt: skip
     past_rows = [[f"<code>{e(h['sha'])}</code>", e(h["date"]), e(h["subject"]), verdict_html(h["verdict"] or "?"),
                   e(interval_text({**h, "ci_level": None}))] for h in past]  # fmt: skip
     body = (f"<p>{verdict_html(c['verdict'])} in {link(r.suite_page, f'{r.suite} ({r.profile})', '../')}</p>"

@@ -87,6 +87,16 @@ def test_history_lists_the_commits_that_changed_the_claim(built):
     assert "No history in git" in (out / "claims" / "other--smoke--other.a.x.html").read_text()
 
 
+def test_an_uncommitted_change_heads_the_history():
+    results = site.SuiteResults("toy", "quick", Path("."), [], [])
+    committed = {"sha": "abc", "date": "2026-01-01", "subject": "s", "verdict": "inconclusive", "measured": 1.0,
+                 "ci_low": 0.5, "ci_high": 1.5}  # fmt: skip
+    same = claim_entry("toy.a.b", "inconclusive")
+    assert "working tree" not in site.claim_page(results, same, [committed])
+    changed = claim_entry("toy.a.b", "reproduced", measured=2.0, ci_low=1.5, ci_high=2.5)
+    assert "working tree" in site.claim_page(results, changed, [committed])
+
+
 def test_the_runs_behind_a_claim_follow_its_sides_when_claims_json_names_them():
     rows = sample_rows()
     claim = claim_entry("toy.acc.beats", "reproduced")
