@@ -216,6 +216,12 @@ def forest_figure(judged: Sequence[Mapping[str, Any]], title: str) -> Any:
         verdict = f"{claim['verdict']}; paper: {textwrap.shorten(paper, 30, placeholder='…')}"
         ax.text(1.01, 0.05, verdict, transform=ax.transAxes, ha="left", va="center", fontsize=6,
                 color=VERDICT_COLOURS.get(claim["verdict"], "black"))  # fmt: skip
+    fig.supxlabel(
+        "each row: the claim's effect in its own units (difference, or ratio for x-fold claims)",
+        y=(footer - 0.08) / height if notes else 0.1 / height,
+        fontsize=7,
+        va="center",
+    )
     if not rows:
         fig.text(0.5, 1 - (header + ROW_INCHES / 2) / height, "no claim has an interval to draw", ha="center")
     for j, line in enumerate(notes):
