@@ -1,12 +1,16 @@
-"""Figures every suite shares: byte-stable PNGs, and the critical-difference diagram.
+"""Figures every suite shares: byte-stable PNGs, a check for what a reader needs, and the
+critical-difference diagram.
 
 `save_png` strips what matplotlib stamps into a PNG (its version), so a figure changes in
-`git diff results/` only when what it shows changed.
+`git diff results/` only when what it shows changed, and crops to what is drawn, so a long tick
+label or a legend placed outside the axes is never cut off at the canvas edge.
+`figure_problems` lists what a figure lacks (a title, axis labels, a key for several series).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,10 +27,74 @@ def save_png(fig: Any, path: Path, dpi: int = 110) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, format="png", facecolor="white", metadata={"Software": None})
+    # bbox_inches="tight" grows or shrinks the canvas to the drawn artists: labels are never cut
+    fig.savefig(path, dpi=dpi, format="png", facecolor="white", metadata={"Software": None}, bbox_inches="tight",
+                pad_inches=0.12)  # fmt: skip
     if plt.fignum_exists(getattr(fig, "number", -1)):
         plt.close(fig)
     return path
+
+
+def _has_data(ax: Any) -> bool:
+    return bool(ax.lines or ax.collections or ax.patches or ax.images)
+
+
+def figure_problems(fig: Any) -> list[str]:
+    """What a reader would miss in `fig`: no title (suptitle or axes title), a data axis without an
+    x or y label (shared labels via fig.supxlabel/supylabel count), or several labelled series with
+    no legend to tell them apart. Empty when the figure reads on its own."""
+    fig.draw_without_rendering()  # tick labels are only known once the figure has been laid out
+    problems = []
+    titled = bool(getattr(fig, "_suptitle", None) and fig._suptitle.get_text())
+    titled = titled or any(ax.get_title() for ax in fig.axes)
+    if not titled:
+        problems.append("no title: set fig.suptitle or an axes title")
+    shared_x = bool(getattr(fig, "_supxlabel", None) and fig._supxlabel.get_text())
+    shared_y = bool(getattr(fig, "_supylabel", None) and fig._supylabel.get_text())
+    # one legend for all panels (on the figure or on one of its axes) keys every panel's labelled series
+    figure_legend = bool(fig.legends) or any(ax.get_legend() is not None for ax in fig.axes)
+    for i, ax in enumerate(fig.axes):
+        if not ax.axison or not _has_data(ax):
+            continue
+        name = f"axes {i}" + (f" ({ax.get_title()})" if ax.get_title() else "")
+        if not (ax.get_xlabel() or shared_x or _needs_no_label(ax.xaxis)):
+            problems.append(f"{name}: no x label")
+        if not (ax.get_ylabel() or shared_y or _needs_no_label(ax.yaxis)):
+            problems.append(f"{name}: no y label")
+        labelled = [h for h in ax.get_legend_handles_labels()[1] if not h.startswith("_")]
+        unkeyed_labels = len(labelled) > 1 and not figure_legend
+        if unkeyed_labels or (not labelled and not figure_legend and len(_series_colours(ax)) > 1):
+            problems.append(f"{name}: several series and no key (label them and call ax.legend)")
+        for tick in ax.get_xticklabels() + ax.get_yticklabels():
+            if _CODED_TICK.fullmatch(tick.get_text()) and not (ax.get_legend() or figure_legend):
+                problems.append(f"{name}: tick label {tick.get_text()!r} is a code with no key; name the category")
+                break
+    return problems
+
+
+def _series_colours(ax: Any) -> set[str]:
+    """Distinct colours of the lines and markers of `ax` (bars are left out: their x labels name them)."""
+    from matplotlib.colors import to_hex
+
+    colours = {to_hex(line.get_color()) for line in ax.lines}
+    for collection in ax.collections:
+        faces = collection.get_facecolor()
+        if len(faces):
+            colours.add(to_hex(faces[0]))
+    return colours
+
+
+# "(1)", "(2)" ...: labels that mean something only with a key beside them
+_CODED_TICK = re.compile(r"\(\d+\)")
+
+
+def _needs_no_label(axis: Any) -> bool:
+    """An axis with no ticks shows no scale; named categories (bars per method) label themselves."""
+    texts = [t.get_text() for t in axis.get_ticklabels()]
+    return not any(texts) or any(t and not _NUMERIC.fullmatch(t.replace("\u2212", "-")) for t in texts)
+
+
+_NUMERIC = re.compile(r"[-+]?[\d.,]+(e[-+]?\d+)?%?|\$.*\$")
 
 
 def _cliques(order: list[int], not_different: Callable[[int, int], bool]) -> list[tuple[int, int]]:
@@ -102,15 +170,15 @@ def cd_diagram(
     top = 0.45 + (0.4 if title else 0.0) + (0.35 if cd is not None else 0.0)
     bar_zone = top + 0.25
     label_top = bar_zone + 0.2 * len(spans) + 0.15
-    height = label_top + 0.28 * (n_rows - 1) + 0.3
+    height = label_top + 0.28 * (n_rows - 1) + 0.6  # the last 0.3 in hold the key to the bars
     fig = Figure(figsize=(width, height))
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_axis_off()
     ax.set_xlim(0, width)
     ax.set_ylim(height, 0)  # y grows downwards, like the text lines of the diagram
 
-    if title:
-        ax.text(width / 2, 0.25, title, ha="center", va="center", fontsize=11)
+    if title:  # a suptitle, not free text, so figure_problems and readers of the Figure see it as the title
+        fig.suptitle(title, x=0.5, y=1 - 0.25 / height, ha="center", va="center", fontsize=11)
 
     def xpos(rank: float) -> float:
         return text_space + (width - 2 * text_space) * (rank - lo) / max(hi - lo, 1)
@@ -152,4 +220,8 @@ def cd_diagram(
             solid_capstyle="round",
         )
 
+    # the key: without it a reader cannot tell what a bar asserts, or which test drew it
+    joined_by = "pairwise Wilcoxon, Holm-adjusted" if cd is None else f"Nemenyi critical difference, alpha={alpha:g}"
+    ax.text(width / 2, height - 0.15, f"average rank, 1 = best; thick bars join methods not significantly different "
+            f"({joined_by})", ha="center", va="center", fontsize=8, color="#333333")  # fmt: skip
     return save_png(fig, Path(path), dpi=150)
