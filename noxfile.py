@@ -1,4 +1,4 @@
-"""Sessions: tests (default), lint, reproduce, regression, report, bench, data.
+"""Sessions: tests (default), lint, reproduce, regression, report, site, bench, data.
 
 All sessions share one environment, `.venv` (or $CLAIMBENCH_VENV), created on first use with
 `pip install -e .[all]` and reinstalled only when pyproject.toml changes: installing torch,
@@ -121,6 +121,12 @@ def regression(session: nox.Session) -> None:
         claimbench(session, python, "run", *(suites or implemented_suites(session, python)),
                    "--profile", "smoke", "--results-dir", fresh, "--no-progress", *options)  # fmt: skip
         claimbench(session, python, "compare", str(ROOT / "results"), fresh, "--profile", "smoke")
+
+
+@nox.session(default=False)
+def site(session: nox.Session) -> None:
+    """The static site of every claim (index with filters, a page per claim and suite) in site/."""
+    claimbench(session, environment(session), "site", *session.posargs)
 
 
 @nox.session(default=False)

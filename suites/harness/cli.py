@@ -73,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="rebuild every report, and REPRODUCE.md beside results/, without rerunning")
     report.add_argument("--results-dir", type=Path, default=REPO_ROOT / "results")
 
+    site = sub.add_parser("site", help="build the static site of every claim (a self-contained folder)")
+    site.add_argument("--results-dir", type=Path, default=REPO_ROOT / "results")
+    site.add_argument("--out", type=Path, default=REPO_ROOT / "site", help="the folder to write (default: site/)")
+
     comp = sub.add_parser("compare", help="regression diff of two results folders (exit 1 on a regression)")
     comp.add_argument("before", type=Path)
     comp.add_argument("after", type=Path)
@@ -185,9 +189,20 @@ def warn_if_dirty(*folders: Path) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    if not args.results_dir.is_dir():  # before anything is written: REPRODUCE.md and README stay as they are
+        raise UsageError(f"results folder {args.results_dir} does not exist; pass --results-dir with a results folder")
     for path in rebuild_all(args.results_dir):
         print(f"wrote {path}")
     warn_if_dirty(*sorted(p.parent for p in Path(args.results_dir).glob("*/*/runs.csv")))
+    return 0
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    from .site import build_site
+
+    if not args.results_dir.is_dir():
+        raise UsageError(f"results folder {args.results_dir} does not exist; pass --results-dir with a results folder")
+    print(f"wrote {build_site(args.results_dir, args.out, REPO_ROOT)}")
     return 0
 
 
@@ -219,7 +234,7 @@ def _main(argv: list[str] | None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is ever fetched from a hub at run time
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     args = _parser().parse_args(argv)
-    handlers = {"list": cmd_list, "run": cmd_run, "report": cmd_report, "compare": cmd_compare}
+    handlers = {"list": cmd_list, "run": cmd_run, "report": cmd_report, "compare": cmd_compare, "site": cmd_site}
     if args.command == "data":
         from suites.data import cli as data_cli
 

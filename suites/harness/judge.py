@@ -378,6 +378,10 @@ def _build_test(claim: Claim, frame: pd.DataFrame, device: str, units: UnitsLoad
     return test, ""
 
 
+def _finite_or_none(value: float | None) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
 def floor(test: Test) -> float:
     """The smallest one-sided p the test can report at its n."""
     return max(test.p_floor, test.floor_at(test.n))
@@ -433,6 +437,12 @@ def judge(
             "metric": claim.metric,
             "direction": claim.direction,
             "claimed_region": _region_text(claim.claimed_region()),
+            # numeric bounds for plots (None: unbounded on that side, or a measurement)
+            "claimed_low": _finite_or_none((claim.claimed_region() or (None, None))[0]),
+            "claimed_high": _finite_or_none((claim.claimed_region() or (None, None))[1]),
+            "experiment": claim.experiment,
+            "treatment": dict(claim.treatment),
+            "baseline": dict(claim.baseline) if claim.baseline is not None else None,
             "null_region": _region_text(claim.null_region()),
             "unit": "/".join(claim.unit),
             "effect_kind": claim.effect,

@@ -16,8 +16,8 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
+from . import forest, provenance, store
 from . import judge as judging
-from . import provenance, store
 from .core import Suite
 from .registry import get_suite, implemented
 from .store import read_claims, read_runs, write_claims
@@ -145,6 +145,9 @@ def write_suite_report(suite: Suite, profile: str, results_dir: Path) -> list[di
         figure_dir = folder / "figures"
         figure_dir.mkdir(parents=True, exist_ok=True)
         figures = suite.figures(frame, judged, figure_dir)
+    if judged:
+        title = f"{suite.title} ({profile}): every claim against the paper"
+        figures.insert(0, forest.forest_plot(judged, folder / "figures" / "forest.png", title))
     lines = [
         f"# {suite.title}: `{suite.name}` suite, profile `{profile}`",
         "",

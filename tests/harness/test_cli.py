@@ -330,3 +330,11 @@ def test_list_costs_estimates_every_profile_from_timed_steps_and_shows_measured_
     assert "quick: about" in only and "smoke: about" not in only
     bad = claimbench("list", "tiny", "--costs", "--profile", "huge", "--results-dir", str(smoke_results), check=2)
     assert "unknown profile 'huge'" in bad.stderr and "tiny.estimate" not in bad.stdout
+
+
+def test_report_and_site_on_a_missing_results_folder_exit_2_and_change_nothing(tmp_path):
+    readme, reproduce = (ROOT / "README.md").read_text(), (ROOT / "REPRODUCE.md").read_text()
+    for command in ("report", "site"):
+        proc = claimbench(command, "--results-dir", str(tmp_path / "typo"), check=2)
+        assert "typo does not exist" in proc.stderr
+    assert (ROOT / "README.md").read_text() == readme and (ROOT / "REPRODUCE.md").read_text() == reproduce
