@@ -74,16 +74,18 @@ PROFILES = {
     # Why not d=128, 3+3, ffn 512 (issue 24's trial size): 1,500 updates of 2,000 tokens took 9-13 min a
     # run on 2 threads and were still improving; 20 Table 3 runs to convergence plus the warmup-free
     # runs would take about 5-6 h with --jobs 2, against the 2 h budget.
-    # Measured (under load, load average 4-5 on 2 cores, 1 thread, synthetic batches, suite's own update):
-    # d64-3L 0.41 s/update at 1,500 tokens, d=64 2+2 0.33 s, d=128 3+3 ffn 512 at 2,000 tokens 1.2-1.5 s
-    # (the issue's idle figure for that size is about 0.36-0.52 s on 2 threads, so load costs about 2x).
-    # Estimated (not measured) for an idle machine: d64-3L about 0.2 s/update; a Table 3 run stops by its
-    # rule after about 8-10 epochs (2,200-2,700 updates; the rule's patience adds 2 checks), about 9 min
-    # with evaluation and greedy decoding of the 1,000 test sentences; 20 runs = about 180 CPU-min. Warmup-
-    # free runs: 3 seeds x 2 methods x 2 depths, capped at 1,200 updates (4.4 epochs; PostNorm's failure
-    # shows as divergence or a stall well before); deep (6+6) about 0.4 s/update, shallow about 0.2: about
-    # 75 CPU-min. Timing: 10 cells, about 3 min. Total about 260 CPU-min, i.e. about 2 h 10 min wall with
-    # --jobs 2: at the limit; confirm with `claimbench list norm --costs` on an idle machine before the run.
+    # Measured (under load, 1 thread, the suite's own update on synthetic batches of the profile's shape):
+    # at load average 4-5 on 2 cores, d64-3L 0.41 s/update, d=64 2+2 0.33 s, d=128 3+3 ffn 512 at 2,000
+    # tokens 1.2-1.5 s (the issue's idle figure for that size is about 0.36-0.52 s on 2 threads); at load
+    # average 6.5-7, StepCost.time_step of this profile: Table 3 0.54-0.57 s (ScaleNorm 0.84), warmup-free
+    # 3+3 0.68-0.70 s, 6+6 1.32-1.33 s. Load costs about 2-3x, so an idle machine should give about
+    # 0.2 s/update for d64-3L and 0.45 s for 6+6 (estimated, not measured).
+    # Estimated wall time on an idle machine: a Table 3 run stops by its rule after about 8-10 epochs
+    # (2,200-2,700 updates, patience included), about 9 min with evaluation and greedy decoding of the
+    # 1,000 test sentences; 20 runs = about 185 CPU-min. Warmup-free runs: 3 seeds x 2 methods x 2 depths,
+    # capped at 900 updates (3.3 epochs; a stall shows well before, and PostNorm's failure is a stall or a
+    # divergence): about 55 CPU-min. Timing: 10 cells, about 4 min. Total about 245 CPU-min, i.e. about
+    # 2 h wall with --jobs 2: at the limit; check it with measured step times on an idle machine first.
     # The deep warmup-free depth (6) is provisional: `python -m suites.norm.pilot --profile standard`
     # (PostNorm vs PreNorm without warmup at depths 2-6) decides it before the standard run; it has only
     # been run at the smoke size here (it works; its result is not yet known).
@@ -111,7 +113,7 @@ PROFILES = {
         nowarmup_shallow=3,  # the Table 3 depth, without warmup
         nowarmup_deep=6,  # provisional; the depth pilot (suites/norm/pilot.py) decides it
         nowarmup_seeds=3,  # 3 per configuration: the failure share is 0/3..3/3; more do not fit in 2 h
-        nowarmup_steps=1200,  # cap: about 4.4 epochs, enough to tell a stall from slow progress
+        nowarmup_steps=900,  # cap: about 3.3 epochs, enough to tell a stall from slow progress
         nowarmup_lr=1e-3,  # constant from update 1: large for PostNorm (the paper's Table 5 used 3e-4 at d=512)
         nowarmup_init="xavier",  # where PostNorm can fail: Table 2, Xavier PostNorm fails where SmallInit trains
         timing_rows=2048, timing_d=512, timing_reps=10, timing_rounds=5,  # as quick (measured stable there)
