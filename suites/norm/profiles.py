@@ -105,7 +105,9 @@ PROFILES = {
         peak_lr=1.5e-3,  # peak of InvSqrtDecay for a d=64 model (the paper's formula gives 1.4e-3 at d=512, 8k)
         clip=1.0,  # the paper's
         eval_every=300,  # one check a little over an epoch: validation loss every 300 updates
-        patience=2,  # two checks (about 2 epochs) without improvement: converged
+        patience=2,  # two checks (about 2 epochs) without improvement: converged. NoWarmup's x0.8 decay waits
+        # 3 validations without improvement, so it cannot act before this rule stops a warmup-free run: those
+        # runs train at their constant rate (a run that stalls has failed before any decay could rescue it)
         min_delta=0.01,  # nats per token; smaller gains than this are noise on 1,014 validation pairs
         val_limit=None,  # all 1,014 validation pairs
         target_val_loss=2.8,  # "learns faster": updates to this NLL (the d=128 trial was at 2.57 by 1,000 updates)
