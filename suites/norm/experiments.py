@@ -3,7 +3,8 @@
 Stopping rule (one rule for every method, suites.harness.training.EarlyStopping): the validation
 NLL per token (unsmoothed, on `val_limit` validation pairs) is computed every `eval_every` updates;
 training stops once it has gone `patience` evaluations without improving by more than `min_delta`
-(`converged`), or at the safety cap of `steps` updates (`cap`: the run was still improving). The
+(`converged`), or at the safety cap of `steps` updates (`cap`: the run was still improving); a
+warmup-free run also stops once its pass/fail outcome is decided (see `train`). The
 model reported is the best by validation loss (the paper selects by dev BLEU; loss is cheaper and
 is what the rule watches). Decoding is greedy (the paper uses beam search; `Seq2Seq.beam` exists
 but decodes one sentence at a time, too slow for this CPU's budget), and BLEU is sacrebleu's
@@ -24,7 +25,7 @@ from impl.seq2seq import PlateauDecay, Seq2Seq, Seq2SeqConfig, inv_sqrt_lr
 from suites.data.translation import BOS, EOS, PAD, UNK, collate, multi30k, token_batches
 from suites.harness import Diverged, Experiment
 from suites.harness.core import StepCost
-from suites.harness.training import EarlyStopping
+from suites.harness.training import EarlyStopping, TrainingRecord
 from suites.norm.claims import FAIL_VAL_LOSS
 from suites.norm.timing import run_throughput, step_seconds
 
@@ -131,8 +132,13 @@ def learning_rate(schedule: str, step: int, s) -> float | None:
     return inv_sqrt_lr(step, s.d_model, s.warmup, s.peak_lr * math.sqrt(s.d_model) * math.sqrt(s.warmup))
 
 
-def train(cell, ctx, method, layers, schedule, init, steps):
-    """Train one model to the stopping rule (capped at `steps` updates); returns metrics, hypotheses."""
+def train(cell, ctx, method, layers, schedule, init, steps, decided_below: float | None = None):
+    """Train one model to the stopping rule (capped at `steps` updates); returns metrics, hypotheses.
+
+    `decided_below` (the warmup-free runs, whose claim is pass/fail): the rule also stops a run once
+    its validation NLL is at or below this value, since the run's best can only fall further and the
+    outcome "trained" can no longer change; the record then says `converged`, and
+    `stopped_decided` = 1 tells it from patience. The same rule for both methods compared."""
     s, device = ctx.settings, ctx.device
     data = load(ctx, cell.task_kwargs)
     torch.manual_seed(cell.seed)
@@ -145,7 +151,7 @@ def train(cell, ctx, method, layers, schedule, init, steps):
     stopper = EarlyStopping(s.patience, s.min_delta, "min", cap=math.ceil(steps / s.eval_every))
     order: list[int] = []
     losses, gnorms, curve, lrs = [], [], [], []
-    train_seconds, reached, best = 0.0, None, None
+    train_seconds, reached, best, decided = 0.0, None, None, False
     for step in range(1, stopper.cap * s.eval_every + 1):
         if not order:
             order = list(range(len(batches)))
@@ -177,8 +183,12 @@ def train(cell, ctx, method, layers, schedule, init, steps):
         stop = stopper.update(val)
         if stopper.improved:  # the model the rule reports: the best by validation loss
             best = copy.deepcopy(model.state_dict())
-        if stop:
+        decided = decided_below is not None and val <= decided_below
+        if stop or decided:
             break
+    record = stopper.record()
+    if decided:
+        record = TrainingRecord("converged", record.train_steps, record.best_step, record.last_improvement)
     model.load_state_dict(best)
     refs = [p[1] for p in data.pairs["test"][: s.test_limit]]
     hyps = translate(model, data, "test", device, s.test_limit)
@@ -195,7 +205,8 @@ def train(cell, ctx, method, layers, schedule, init, steps):
         "first_lr": lrs[0],  # 0 < first_lr << peak_lr under warmup; nowarmup_lr without (tested)
         "max_lr": max(lrs),
         "final_train_loss": float(np.mean(losses[-max(1, len(losses) // 10) :])),
-        **stopper.record().metrics(),
+        **record.metrics(),
+        "stopped_decided": float(decided),
         **grad_stats(gnorms),
         "_grad_norms": gnorms,
     }
@@ -228,7 +239,9 @@ def run_nowarmup(cell, ctx):
     s = ctx.settings
     try:
         depth = cell.task_kwargs["depth"]
-        metrics, _ = train(cell, ctx, cell.method_kwargs, depth, "nowarmup", s.nowarmup_init, s.nowarmup_steps)
+        metrics, _ = train(
+            cell, ctx, cell.method_kwargs, depth, "nowarmup", s.nowarmup_init, s.nowarmup_steps, FAIL_VAL_LOSS
+        )
     except Diverged as exc:
         exc.metrics.setdefault("bleu", 0.0)
         raise

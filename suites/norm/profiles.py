@@ -74,6 +74,7 @@ PROFILES = {
     # Why not d=128, 3+3, ffn 512 (issue 24's trial size): 1,500 updates of 2,000 tokens took 9-13 min a
     # run on 2 threads and were still improving; 20 Table 3 runs to convergence plus the warmup-free
     # runs would take about 5-6 h with --jobs 2, against the 2 h budget.
+    # Every check is more than an epoch, so a warmup-free run is judged on at least an epoch of training.
     # Measured (under load, 1 thread, the suite's own update on synthetic batches of the profile's shape):
     # at load average 4-5 on 2 cores, d64-3L 0.41 s/update, d=64 2+2 0.33 s, d=128 3+3 ffn 512 at 2,000
     # tokens 1.2-1.5 s (the issue's idle figure for that size is about 0.36-0.52 s on 2 threads); at load
@@ -82,10 +83,11 @@ PROFILES = {
     # 0.2 s/update for d64-3L and 0.45 s for 6+6 (estimated, not measured).
     # Estimated wall time on an idle machine: a Table 3 run stops by its rule after about 8-10 epochs
     # (2,200-2,700 updates, patience included), about 9 min with evaluation and greedy decoding of the
-    # 1,000 test sentences; 20 runs = about 185 CPU-min. Warmup-free runs: 3 seeds x 2 methods x 2 depths,
-    # capped at 900 updates (3.3 epochs; a stall shows well before, and PostNorm's failure is a stall or a
-    # divergence): about 55 CPU-min. Timing: 10 cells, about 4 min. Total about 245 CPU-min, i.e. about
-    # 2 h wall with --jobs 2: at the limit; check it with measured step times on an idle machine first.
+    # 1,000 test sentences; 20 runs = about 185 CPU-min. Warmup-free runs (3 seeds x 2 methods x 2 depths)
+    # stop when their outcome is decided: validation NLL at or below claims.FAIL_VAL_LOSS (trains; expected
+    # at the first or second check, 300-600 updates), patience (a stall: 900 updates at the earliest), or
+    # divergence; about 40 CPU-min. Timing: 10 cells, about 4 min. Total about 230 CPU-min, i.e. about
+    # 1 h 55 min wall with --jobs 2: at the limit; check it with measured step times on an idle machine first.
     # The deep warmup-free depth (6) is provisional: `python -m suites.norm.pilot --profile standard`
     # (PostNorm vs PreNorm without warmup at depths 2-6) decides it before the standard run; it has only
     # been run at the smoke size here (it works; its result is not yet known).
@@ -115,7 +117,7 @@ PROFILES = {
         nowarmup_shallow=3,  # the Table 3 depth, without warmup
         nowarmup_deep=6,  # provisional; the depth pilot (suites/norm/pilot.py) decides it
         nowarmup_seeds=3,  # 3 per configuration: the failure share is 0/3..3/3; more do not fit in 2 h
-        nowarmup_steps=900,  # cap: about 3.3 epochs, enough to tell a stall from slow progress
+        nowarmup_steps=2400,  # cap (about 9 epochs) for slow progress; a stall or a pass stops a run well before
         nowarmup_lr=1e-3,  # constant from update 1: large for PostNorm (the paper's Table 5 used 3e-4 at d=512)
         nowarmup_init="xavier",  # where PostNorm can fail: Table 2, Xavier PostNorm fails where SmallInit trains
         timing_rows=2048, timing_d=512, timing_reps=10, timing_rounds=5,  # as quick (measured stable there)

@@ -243,6 +243,18 @@ def test_the_stopping_rule_stops_a_run_that_stopped_improving(toy, monkeypatch):
     assert stop_reason_name(metrics["stop_reason"]) == "converged" and metrics["train_steps"] == 2
 
 
+def test_a_warmup_free_run_stops_once_its_outcome_is_decided(toy, monkeypatch):
+    settings = dataclasses.replace(SMOKE, nowarmup_steps=400, eval_every=4, patience=3)
+    ctx = RunContext(profile="smoke", settings=settings)
+    monkeypatch.setattr(ex, "mean_loss", lambda *a, **k: FAIL_VAL_LOSS - 0.5)  # it has trained: decided
+    free = ex.run_nowarmup(cell_of("nowarmup", "pre_ln", "deep"), ctx)
+    assert free["failed"] == 0.0 and free["stopped_decided"] == 1.0 and free["train_steps"] == 1
+    assert stop_reason_name(free["stop_reason"]) == "converged"
+    ctx = RunContext(profile="smoke", settings=dataclasses.replace(settings, steps=12))
+    warm = ex.run_table3(cell_of("table3", "pre_ln"), ctx)  # Table 3 runs are not stopped by it
+    assert warm["stopped_decided"] == 0.0 and warm["train_steps"] == 3
+
+
 def test_step_cost_times_the_profiles_model():
     cell = cell_of("nowarmup", "pre_ln", "deep")
     seconds = timing.step_seconds(cell, RunContext(profile="smoke", settings=SMOKE))
