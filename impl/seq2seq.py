@@ -7,6 +7,9 @@ Nguyen & Salazar (2019), "Transformers without Tears":
   unit sphere.
 - SmallInit draws attention weights with std sqrt(2/(5d)) instead of Xavier's sqrt(2/(2d)); the
   feed-forward weights are Xavier-normal in both.
+- Word dropout (the paper's recipe, 0.1): during training each source and target input token
+  (not padding) is replaced by <unk> with probability `word_dropout`, so the model cannot lean on any
+  one word; evaluation and decoding never drop.
 - Tied source/target/output embeddings (one joint subword vocabulary), inputs scaled by sqrt(d),
   sinusoidal positions (sin on even, cos on odd dimensions).
 Schedules: InvSqrtDecay with linear warmup, and NoWarmup (constant, x0.8 on a validation plateau).
@@ -38,6 +41,8 @@ class Seq2SeqConfig:
     fixnorm: bool = False  # l2-normalised tied embeddings
     init: str = "small"  # small (attention std sqrt(2/(5d))) | xavier (sqrt(2/(2d)))
     pad_id: int = 0
+    unk_id: int = 1  # what word dropout puts in a dropped token's place
+    word_dropout: float = 0.0  # paper: 0.1; 0 leaves the inputs as they are
     max_len: int = 512
 
     def __post_init__(self) -> None:
@@ -174,7 +179,16 @@ class Seq2Seq(nn.Module):
         self.out_bias = nn.Parameter(torch.zeros(cfg.vocab_size))
         self.dropout = nn.Dropout(cfg.dropout)
 
+    def drop_words(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Word dropout: in training, each non-padding token becomes <unk> with probability word_dropout."""
+        p = self.cfg.word_dropout
+        if not self.training or p <= 0:
+            return tokens
+        drop = (torch.rand(tokens.shape, device=tokens.device) < p) & (tokens != self.cfg.pad_id)
+        return tokens.masked_fill(drop, self.cfg.unk_id)
+
     def embed_tokens(self, tokens: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        tokens = self.drop_words(tokens)
         t = tokens.shape[1]
         if offset + t > self.cfg.max_len:
             raise ValueError(f"sequence of length {offset + t} exceeds max_len={self.cfg.max_len}")

@@ -10,16 +10,22 @@ from suites.norm.figures import figures
 from suites.norm.profiles import PROFILES
 
 NOTES = """\
-Training budget rule: every configuration makes the same number of Adam updates (profile `steps`,
-`nowarmup_steps` for the warmup-free runs) on batches of about `max_tokens` target tokens and is
-evaluated after its last update (no checkpoint selection, no early stopping). Runs whose mean
-training loss over their last tenth of updates was more than 1% below the tenth before are flagged
-(`loss_falling`, claim norm.budget.falling); every verdict's notes count the flagged runs behind it. Data: Multi30k task 1, German to English, joint BPE learnt on the training
-set only; BLEU is sacrebleu's detokenised corpus BLEU of greedy translations. The paper trains
-d=512, 6-layer models on five IWSLT pairs; the quick profile trains d=64, 2-layer models for 160
-updates of about 600 target tokens (about a third of an epoch) on this CPU, so its verdicts are
-about small, briefly trained models. FixNorm's embeddings start at uniform +-0.01 as in the official
-code, so their gradients are large and clipping at 1.0 is active in almost every update."""
+Stopping rule (one rule for every method): validation NLL per token every `eval_every` updates;
+a run has converged once it has gone `patience` checks without improving by more than `min_delta`;
+`steps` (`nowarmup_steps`) is a safety cap, and a run it stops records `cap`, which holds back every
+verdict on claims about trained models (only `standard` and `full` train to the rule; `quick` leaves
+norm.bleu, norm.grad, norm.ppl and norm.warmup to `standard`). The best checkpoint by validation loss
+is evaluated. Data: Multi30k task 1, German to English, joint BPE learnt on the training set only;
+BLEU is sacrebleu's corpus BLEU of greedy translations, detokenised (the paper: beam search), with
+the per-seed paired bootstrap of sacrebleu's PairedTest in figures/bleu_bootstrap.md and each setup's
+BLEU beside a published Multi30k reference in figures/bleu_table3.md. Recipe: label smoothing 0.1,
+word dropout 0.1 (input tokens replaced by <unk>), InvSqrtDecay warmup (Table 3, learns-faster),
+NoWarmup (constant rate from update 1, x0.8 on plateaus) for the warmup-free runs, which fail when
+they diverge or their validation NLL stays above claims.FAIL_VAL_LOSS. The paper trains d=512,
+6-layer models on five IWSLT pairs; `standard` trains d=64, 3+3-layer models ("d64-3L"). FixNorm's
+embeddings start at uniform +-0.01 as in the official code, so their gradients are large and
+clipping at 1.0 is active in almost every update. Timing cells each run in a freshly spawned process
+(the speed claims' unit) and record which ScaleNorm kernel ran."""
 
 SUITE = Suite(
     name="norm",

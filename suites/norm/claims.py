@@ -1,7 +1,9 @@
 """The claims of "Transformers without Tears" as data, in families.
 
 Training claims take the training run (task, seed) as the independent unit; the timing claims
-take the timing block. Every direction claim's null side is "no effect or the opposite".
+take the timing cell, each timed in a process of its own. Every direction claim's null side is
+"no effect or the opposite". Claims about trained models need converged runs (the suite's stopping
+rule, experiments.py), "learns faster" needs runs that reached its target; timing claims need none.
 """
 
 from __future__ import annotations
@@ -11,6 +13,12 @@ import math
 from suites.harness.core import Claim, family
 
 SOURCE = "Nguyen & Salazar 2019, arXiv 1910.05895"
+
+# The no-warmup failure criterion, fixed before any run: a run fails when it diverges or its best
+# validation NLL per token stays above this. A model that has learnt only word frequencies sits at
+# about 5.4-5.6 nats on Multi30k's English side (the quick runs after 80 updates); a d=128 model
+# after 8 epochs is at about 2.35 (issue 24's trial). 4.0 lies between them, nearer no learning.
+FAIL_VAL_LOSS = 4.0
 
 # What the training claims share: PostNorm + LayerNorm against PreNorm + LayerNorm, paired on runs.
 TRAINING = Claim(
@@ -41,8 +49,9 @@ SPEED = family(
         unit=("task", "seed"),
         machine_dependent=True,
         tolerance=0.5,
-        protocol="LayerNorm and fast ScaleNorm alternate within each timing block (forward+backward); "
-        "the block's value is LayerNorm's median time over ScaleNorm's; blocks are the units. On CPU the fast "
+        protocol="LayerNorm and fast ScaleNorm alternate within each timing cell (forward+backward); "
+        "the cell's value is LayerNorm's median time over ScaleNorm's; each cell runs in a freshly spawned "
+        "process, and cells are the units, so allocator and heap state vary between units. On CPU the fast "
         "ScaleNorm is the fused C++ kernel of impl/csrc (rows record scale_cpp_kernel = 1), against torch's "
         "fused LayerNorm kernel. Timed under the default allocator; rows record each side's page faults per step "
         "(layer_faults_per_step, scale_faults_per_step), which glibc's heap trimming hands out by the heap's "
@@ -66,7 +75,7 @@ SPEED = family(
     ],
 )
 
-# 2. Warmup-free training: share of failed runs (diverged, or test BLEU below `fail_bleu`).
+# 2. Warmup-free training: share of failed runs (diverged, or validation loss above FAIL_VAL_LOSS).
 WARMUP = family(
     TRAINING.variant(
         id="norm.warmup.base",
@@ -74,9 +83,10 @@ WARMUP = family(
         source=f"{SOURCE}, Table 5",
         experiment="nowarmup",
         metric="failed",
-        protocol="NoWarmup schedule (constant learning rate, x0.8 on validation plateau); a run fails "
-        "when it diverges or its test BLEU is below the profile's fail_bleu; effect = PostNorm's failure "
-        "share minus PreNorm's, paired on seeds",
+        protocol="NoWarmup schedule (constant nowarmup_lr from the first update, x0.8 on validation plateau), "
+        f"trained to the stopping rule; a run fails when it diverges or its best validation NLL stays above "
+        f"{FAIL_VAL_LOSS} (declared before the run); effect = PostNorm's failure share minus PreNorm's, paired on seeds",
+        evidence="converged",
     ),
     [
         dict(
@@ -111,8 +121,9 @@ LEARN = family(
         metric="steps_to_target",
         effect="ratio",
         paper_value_text="Figure 1: PreNorm's dev curves lead (no number)",
-        protocol="both with InvSqrtDecay warmup; updates until the validation NLL first reaches the "
-        "profile's target_val_loss (a run that never does is censored one evaluation past its budget)",
+        protocol="the Table 3 runs, both with InvSqrtDecay warmup; updates until the validation NLL first "
+        "reaches the profile's target_val_loss (a run that never does falls short of the evidence)",
+        evidence="target",
     ),
     [
         dict(id="norm.learn.steps"),
@@ -134,8 +145,10 @@ BLEU = family(
         source=f"{SOURCE}, Table 3",
         treatment={"method": "pre_ln"},
         baseline={"method": "post_ln"},
-        protocol="sacrebleu corpus BLEU (detokenised, 13a) of greedy translations of the test set, "
-        "paired on seeds; sacrebleu-style paired bootstrap per seed in figures/bleu_bootstrap.md",
+        protocol="sacrebleu corpus BLEU (detokenised, 13a) of greedy translations (the paper: beam search) of "
+        "the test set by the best checkpoint by validation loss; paired t test across seeds, training runs as "
+        "the unit; per seed, sacrebleu's paired bootstrap over sentences in figures/bleu_bootstrap.md",
+        evidence="converged",
     ),
     [
         dict(id="norm.bleu.prenorm", statement="PreNorm + LayerNorm beats PostNorm + LayerNorm",
@@ -157,6 +170,7 @@ GRAD = family(
         effect="ratio",
         paper_value_text="Figure 2 (no number)",
         protocol="global gradient norm before clipping, every update after the first 10%",
+        evidence="converged",
     ),
     [
         dict(id="norm.grad.size"),
@@ -182,23 +196,9 @@ PPL = family(
         effect="ratio",
         paper_value=round(math.exp(sum(math.log(s / ln) for ln, s in _TABLE8) / len(_TABLE8)), 3),
         paper_value_text="ratio 0.94 (geometric mean over Table 8's five pairs; lower in 4 of 5)",
+        evidence="converged",
     ),
     [dict(id="norm.ppl.scalenorm")],
 )
 
-# Not a claim of the paper: how many runs stopped while still learning (the budget rule's check).
-BUDGET = (
-    Claim(
-        id="norm.budget.falling",
-        statement="Share of Table 3 runs whose training loss was still falling when the budget ended",
-        source="claimbench budget rule",
-        experiment="table3",
-        metric="loss_falling",
-        treatment={"method": list(("post_ln", "pre_ln", "pre_fix_ln", "pre_fix_sn"))},
-        direction="measurement",
-        unit=("task", "method", "seed"),
-    ),
-)
-
-# Claims on trained models need runs that met their stopping rule (timing claims need none).
-CLAIMS = SPEED + tuple(c.variant(evidence="converged") for c in WARMUP + LEARN + BLEU + GRAD + PPL) + BUDGET
+CLAIMS = SPEED + WARMUP + LEARN + BLEU + GRAD + PPL

@@ -1,24 +1,33 @@
-"""Run functions of the norm suite: train a translation model, time the norms.
+"""Run functions of the norm suite: train a translation model to its stopping rule.
 
-Training budget rule (one rule for every method): each run makes exactly `steps` Adam updates
-on batches of about `max_tokens` target tokens, and is evaluated after its last update (no
-checkpoint selection, no early stopping). A run whose mean training loss over its last tenth of
-updates was more than 1% below the tenth before is flagged with `loss_falling = 1`.
+Stopping rule (one rule for every method, suites.harness.training.EarlyStopping): the validation
+NLL per token (unsmoothed, on `val_limit` validation pairs) is computed every `eval_every` updates;
+training stops once it has gone `patience` evaluations without improving by more than `min_delta`
+(`converged`), or at the safety cap of `steps` updates (`cap`: the run was still improving); a
+warmup-free run also stops once its pass/fail outcome is decided (see `train`). The
+model reported is the best by validation loss (the paper selects by dev BLEU; loss is cheaper and
+is what the rule watches). Decoding is greedy (the paper uses beam search; `Seq2Seq.beam` exists
+but decodes one sentence at a time, too slow for this CPU's budget), and BLEU is sacrebleu's
+corpus BLEU of detokenised text against the raw references.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import random
-import resource
 import time
 
 import numpy as np
 import torch
 
 from impl.seq2seq import PlateauDecay, Seq2Seq, Seq2SeqConfig, inv_sqrt_lr
-from suites.data.translation import BOS, EOS, PAD, collate, multi30k, token_batches
+from suites.data.translation import BOS, EOS, PAD, UNK, collate, multi30k, token_batches
 from suites.harness import Diverged, Experiment
+from suites.harness.core import StepCost
+from suites.harness.training import EarlyStopping, TrainingRecord
+from suites.norm.claims import FAIL_VAL_LOSS
+from suites.norm.timing import run_throughput, step_seconds
 
 # The four setups of the paper's Table 3, plus the two stacks compared without warmup.
 TABLE3 = {
@@ -31,19 +40,26 @@ NOWARMUP = {"post_ln": TABLE3["post_ln"], "pre_ln": TABLE3["pre_ln"]}
 TASKS = {"de-en": dict(src="de", tgt="en")}
 
 
+def load_data(s, task, data_dir):
+    return multi30k(s.vocab_size, task["src"], task["tgt"], data_dir, s.n_train)
+
+
 def load(ctx, task):
-    s = ctx.settings
-    return multi30k(s.vocab_size, task["src"], task["tgt"], ctx.data_dir, s.n_train)
+    return load_data(ctx.settings, task, ctx.data_dir)
+
+
+def make_config(s, vocab_size: int, method, layers: int, init: str) -> Seq2SeqConfig:
+    return Seq2SeqConfig(
+        vocab_size=vocab_size, d_model=s.d_model, n_heads=s.n_heads, d_ff=s.d_ff, enc_layers=layers,
+        dec_layers=layers, dropout=s.dropout, word_dropout=s.word_dropout, init=init, pad_id=0, unk_id=1,
+        max_len=256, **method,
+    )  # fmt: skip
 
 
 def make_model(s, data, method, layers: int, init: str) -> Seq2Seq:
     tok = data.tokenizer
-    assert tok.token_to_id(PAD) == 0
-    cfg = Seq2SeqConfig(
-        vocab_size=data.vocab_size, d_model=s.d_model, n_heads=s.n_heads, d_ff=s.d_ff,
-        enc_layers=layers, dec_layers=layers, dropout=s.dropout, init=init, pad_id=0, max_len=256, **method,
-    )  # fmt: skip
-    return Seq2Seq(cfg)
+    assert tok.token_to_id(PAD) == 0 and tok.token_to_id(UNK) == 1
+    return Seq2Seq(make_config(s, data.vocab_size, method, layers, init))
 
 
 @torch.no_grad()
@@ -77,13 +93,11 @@ def translate(model, data, split, device, limit, batch_size=200) -> list[str]:
     return hyps
 
 
-def bleu(hyps: list[str], refs: list[str]) -> tuple[float, np.ndarray]:
-    """sacrebleu corpus BLEU (detokenised, its defaults) and the per-sentence sufficient statistics."""
+def bleu(hyps: list[str], refs: list[str]) -> float:
+    """sacrebleu corpus BLEU (its defaults: 13a tokenisation of detokenised text, as a user scores it)."""
     from sacrebleu.metrics import BLEU
 
-    metric = BLEU()
-    stats = np.asarray(metric._extract_corpus_statistics(hyps, [refs]), dtype=float)
-    return metric.corpus_score(hyps, [refs]).score, stats
+    return BLEU().corpus_score(hyps, [refs]).score
 
 
 def grad_stats(norms: list[float]) -> dict[str, float]:
@@ -99,194 +113,163 @@ def grad_stats(norms: list[float]) -> dict[str, float]:
     }
 
 
-def still_falling(losses: list[float]) -> float:
-    """1 when the mean training loss of the last tenth of updates is more than 1% below the tenth
-    before it: the run stopped while it was still learning."""
-    k = max(1, len(losses) // 10)
-    last, before = np.mean(losses[-k:]), np.mean(losses[-2 * k : -k])
-    return float(last < 0.99 * before)
+def update(model, opt, batch, label_smoothing: float, clip: float) -> tuple[float, float]:
+    """One training update (forward, backward, clipping, Adam): the step every run and every timing
+    uses. Returns the loss and the global gradient norm before clipping."""
+    loss = model.loss(model(*batch[:2]), batch[2], label_smoothing)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    gnorm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), clip))
+    opt.step()
+    return loss.item(), gnorm
 
 
-def train(cell, ctx, method, layers, schedule, init, steps):
-    """Train one model under the budget rule; returns its metrics and curves."""
+def learning_rate(schedule: str, step: int, s) -> float | None:
+    """The learning rate of update `step` under InvSqrtDecay ("warmup"), scaled so its peak (at
+    `warmup`) is `peak_lr`; None under NoWarmup, whose rate PlateauDecay sets (constant from update 1)."""
+    if schedule == "nowarmup":
+        return None
+    return inv_sqrt_lr(step, s.d_model, s.warmup, s.peak_lr * math.sqrt(s.d_model) * math.sqrt(s.warmup))
+
+
+def train(cell, ctx, method, layers, schedule, init, steps, decided_below: float | None = None):
+    """Train one model to the stopping rule (capped at `steps` updates); returns metrics, hypotheses.
+
+    `decided_below` (the warmup-free runs, whose claim is pass/fail): the rule also stops a run once
+    its validation NLL is at or below this value, since the run's best can only fall further and the
+    outcome "trained" can no longer change; the record then says `converged`, and
+    `stopped_decided` = 1 tells it from patience. The same rule for both methods compared."""
     s, device = ctx.settings, ctx.device
     data = load(ctx, cell.task_kwargs)
+    torch.manual_seed(cell.seed)
     model = make_model(s, data, method, layers, init).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=0.0, betas=(0.9, 0.999), eps=1e-8)
     plateau = PlateauDecay(opt, s.nowarmup_lr) if schedule == "nowarmup" else None
-    # InvSqrtDecay with the paper's shape, scaled so its peak (at `warmup`) is `peak_lr`.
-    scale = s.peak_lr * math.sqrt(s.d_model) * math.sqrt(s.warmup)
     train_ex, val_ex = data.ids["train"], data.ids["val"][: s.val_limit]
     batches = token_batches(train_ex, s.max_tokens)
     rng = random.Random(cell.seed)
+    stopper = EarlyStopping(s.patience, s.min_delta, "min", cap=math.ceil(steps / s.eval_every))
     order: list[int] = []
-    losses, gnorms, curve = [], [], []
-    train_seconds, reached = 0.0, None
-    for step in range(1, steps + 1):
+    losses, gnorms, curve, lrs = [], [], [], []
+    train_seconds, reached, best, decided = 0.0, None, None, False
+    for step in range(1, stopper.cap * s.eval_every + 1):
         if not order:
             order = list(range(len(batches)))
             rng.shuffle(order)
-        src, tgt_in, tgt_out = (t.to(device) for t in collate(train_ex, batches[order.pop()]))
-        if plateau is None:
-            for group in opt.param_groups:
-                group["lr"] = inv_sqrt_lr(step, s.d_model, s.warmup, scale)
+        batch = tuple(t.to(device) for t in collate(train_ex, batches[order.pop()]))
+        lr = learning_rate(schedule, step, s)
+        for group in opt.param_groups:
+            group["lr"] = group["lr"] if lr is None else lr
+        lrs.append(opt.param_groups[0]["lr"])
         start = time.perf_counter()
-        loss = model.loss(model(src, tgt_in), tgt_out, s.label_smoothing)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), s.clip))
-        loss_value = loss.item()
-        if not (math.isfinite(loss_value) and math.isfinite(gnorm)):
-            raise Diverged(f"training loss became {loss_value} at update {step}", {"failed": 1.0, "step": step})
-        opt.step()
+        loss_value, gnorm = update(model, opt, batch, s.label_smoothing, s.clip)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         train_seconds += time.perf_counter() - start
+        if not (math.isfinite(loss_value) and math.isfinite(gnorm)):
+            raise Diverged(f"training loss became {loss_value} at update {step}", {"failed": 1.0, "step": step})
         losses.append(loss_value)
         gnorms.append(gnorm)
-        if step % s.eval_every == 0 or step == steps:
-            val = mean_loss(model, val_ex, device, s.max_tokens, 0.0)
-            curve.append((step, val))
-            if plateau is not None:
-                plateau.step_validation(val)
-            if reached is None and val <= s.target_val_loss:
-                reached = (step, train_seconds)
+        if step % s.eval_every:
+            continue
+        val = mean_loss(model, val_ex, device, s.max_tokens, 0.0)
+        if not math.isfinite(val):
+            raise Diverged(f"validation loss became {val} at update {step}", {"failed": 1.0, "step": step})
+        curve.append((step, val))
+        if plateau is not None:
+            plateau.step_validation(val)
+        if reached is None and val <= s.target_val_loss:
+            reached = (step, train_seconds)
+        stop = stopper.update(val)
+        if stopper.improved:  # the model the rule reports: the best by validation loss
+            best = copy.deepcopy(model.state_dict())
+        decided = decided_below is not None and val <= decided_below
+        if stop or decided:
+            break
+    record = stopper.record()
+    if decided:
+        record = TrainingRecord("converged", record.train_steps, record.best_step, record.last_improvement)
+    model.load_state_dict(best)
     refs = [p[1] for p in data.pairs["test"][: s.test_limit]]
     hyps = translate(model, data, "test", device, s.test_limit)
-    score, stats = bleu(hyps, refs)
-    # Not reached within the budget: censored just past it (the comparison then understates the gap).
-    steps_to, secs_to = reached if reached else (steps + s.eval_every, train_seconds * (1 + s.eval_every / steps))
+    # Not reached: censored one evaluation past the last update (the run then falls short of `target`).
+    steps_to, secs_to = reached if reached else (step + s.eval_every, train_seconds * (1 + s.eval_every / step))
     metrics = {
-        "bleu": score,
-        "val_loss": curve[-1][1],
+        "bleu": bleu(hyps, refs),
+        "val_loss": stopper.best,
         "test_ppl_ls": math.exp(mean_loss(model, data.ids["test"], device, s.max_tokens, s.label_smoothing)),
         "reached_target": float(reached is not None),
         "steps_to_target": float(steps_to),
         "seconds_to_target": float(secs_to),
-        "loss_falling": still_falling(losses),
+        "train_seconds": train_seconds,
+        "first_lr": lrs[0],  # 0 < first_lr << peak_lr under warmup; nowarmup_lr without (tested)
+        "max_lr": max(lrs),
         "final_train_loss": float(np.mean(losses[-max(1, len(losses) // 10) :])),
+        **record.metrics(),
+        "stopped_decided": float(decided),
         **grad_stats(gnorms),
         "_grad_norms": gnorms,
     }
-    for step, val in curve:
-        metrics[f"val_loss@{step}"] = val
-    return metrics, stats
+    for at, val in curve:
+        metrics[f"val_loss@{at}"] = val
+    return metrics, hyps
+
+
+def encode_text(lines: list[str]) -> np.ndarray:
+    """Sentences as one uint8 array (UTF-8, newline-separated): the store keeps numeric arrays only."""
+    return np.frombuffer("\n".join(lines).encode("utf-8"), dtype=np.uint8).copy()
+
+
+def decode_text(array: np.ndarray) -> list[str]:
+    return bytes(np.asarray(array, dtype=np.uint8)).decode("utf-8").split("\n")
 
 
 def run_table3(cell, ctx):
     s = ctx.settings
-    metrics, stats = train(cell, ctx, cell.method_kwargs, s.layers, "warmup", s.init, s.steps)
-    # per-sentence BLEU statistics (sentences x 10): the paired bootstrap per seed resamples these
-    metrics["bleu_stats"] = stats
+    metrics, hyps = train(cell, ctx, cell.method_kwargs, s.layers, "warmup", s.init, s.steps)
+    # the detokenised test translations: figures.bootstrap_table runs sacrebleu's paired bootstrap on them
+    metrics["test_hyps_utf8"] = encode_text(hyps)
     metrics["grad_norm_trace"] = np.asarray(metrics.pop("_grad_norms"))  # per update, for the figure
     return metrics
 
 
 def run_nowarmup(cell, ctx):
+    """A warmup-free run. It fails when it diverges or its best validation loss stays above
+    claims.FAIL_VAL_LOSS (declared in the claim before any run)."""
     s = ctx.settings
     try:
         depth = cell.task_kwargs["depth"]
-        metrics, _ = train(cell, ctx, cell.method_kwargs, depth, "nowarmup", s.nowarmup_init, s.nowarmup_steps)
+        metrics, _ = train(
+            cell, ctx, cell.method_kwargs, depth, "nowarmup", s.nowarmup_init, s.nowarmup_steps, FAIL_VAL_LOSS
+        )
     except Diverged as exc:
         exc.metrics.setdefault("bleu", 0.0)
         raise
-    # A run that did not diverge but learnt (almost) nothing has failed too (the paper's "fails").
-    metrics["failed"] = float(metrics["bleu"] < s.fail_bleu)
-    keep = ("bleu", "failed", "val_loss", "final_train_loss", "loss_falling", "grad_norm_mean")
-    return {k: metrics[k] for k in keep}
-
-
-def time_per_call(fn, reps: int, device: str) -> tuple[float, float]:
-    """Seconds and minor page faults (this process) per call of fn."""
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    faults, start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
-    for _ in range(reps):
-        fn()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    seconds = (time.perf_counter() - start) / reps
-    return seconds, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / reps
-
-
-def norm_step(norm, x, dy):
-    """One forward + backward of a norm layer on x, as inside a network (also the norm bench's step)."""
-
-    def step():
-        x.grad = None
-        norm(x).backward(dy)
-
-    return step
-
-
-def _train_step(model, batch):
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-
-    def step():
-        loss = model.loss(model(*batch[:2]), batch[2], 0.1)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return step
-
-
-def run_throughput(cell, ctx):
-    """One timing block: LayerNorm and ScaleNorm alternate `rounds` times (ABAB...), so drift of the
-    machine hits both alike; the block's speedup is LayerNorm's median time over ScaleNorm's."""
-    from impl.norms import LayerNorm, ScaleNorm, scale_norm_backend
-
-    s, device = ctx.settings, ctx.device
-    if cell.task == "norm_layer":
-        rows, d = s.timing_rows, s.timing_d
-        x = torch.randn(rows, d, device=device, requires_grad=True)
-        dy = torch.randn(rows, d, device=device)
-        steps = {k: norm_step(m.to(device), x, dy) for k, m in (("layer", LayerNorm(d)), ("scale", ScaleNorm(d)))}
-        tokens = rows
-    else:
-        data = load(ctx, TASKS["de-en"])
-        idx = token_batches(data.ids["train"], s.max_tokens)[0]
-        batch = tuple(t.to(device) for t in collate(data.ids["train"], idx))
-        steps = {}
-        for k, norm in (("layer", "layer"), ("scale", "scale")):
-            method = dict(prenorm=True, norm=norm, fixnorm=False)
-            torch.manual_seed(cell.seed)
-            steps[k] = _train_step(make_model(s, data, method, s.layers, s.init).to(device).train(), batch)
-        tokens = int((batch[2] != 0).sum())
-    times, faults = {"layer": [], "scale": []}, {"layer": [], "scale": []}
-    for fn in steps.values():
-        time_per_call(fn, s.timing_reps, device)  # warm-up
-    for _ in range(s.timing_rounds):
-        for k, fn in steps.items():
-            seconds, per_call = time_per_call(fn, s.timing_reps, device)
-            times[k].append(seconds)
-            faults[k].append(per_call)
-    layer, scale = float(np.median(times["layer"])), float(np.median(times["scale"]))
-    return {
-        "speedup": layer / scale,
-        "layer_tokens_per_s": tokens / layer,
-        "scale_tokens_per_s": tokens / scale,
-        "scale_cpp_kernel": float(scale_norm_backend(device) == "cpp"),  # 0: the eager fallback was timed
-        # Re-faulting freed buffers (glibc's heap trimming) can cost as much as the norm itself on CPU,
-        # and hits either side by the heap's state: recorded so a reader can tell it from the norm.
-        "layer_faults_per_step": float(np.median(faults["layer"])),
-        "scale_faults_per_step": float(np.median(faults["scale"])),
-    }
+    metrics["failed"] = float(metrics["val_loss"] > FAIL_VAL_LOSS)
+    metrics.pop("_grad_norms")
+    drop = [k for k in metrics if k.startswith("val_loss@")] + [
+        "reached_target",
+        "steps_to_target",
+        "seconds_to_target",
+    ]
+    return {k: v for k, v in metrics.items() if k not in drop}
 
 
 def build(s):
     return [
-        Experiment(name="table3", run=run_table3, tasks=TASKS, methods=TABLE3, seeds=s.seeds),
+        Experiment(name="table3", run=run_table3, tasks=TASKS, methods=TABLE3, seeds=s.seeds,
+                   cost=StepCost(steps=s.steps, time_step=step_seconds)),
         Experiment(
             name="nowarmup",
             run=run_nowarmup,
             methods=NOWARMUP,
-            seeds=s.seeds,
+            seeds=s.nowarmup_seeds,
             tasks={
                 "shallow": {**TASKS["de-en"], "depth": s.nowarmup_shallow},
                 "deep": {**TASKS["de-en"], "depth": s.nowarmup_deep},
             },
-        ),  # fmt: skip
+            cost=StepCost(steps=s.nowarmup_steps, time_step=step_seconds),
+        ),
         Experiment(
             name="throughput",
             run=run_throughput,
@@ -294,5 +277,5 @@ def build(s):
             methods={"scale_vs_layer": {}},
             seeds=s.timing_blocks,
             exclusive=True,
-        ),  # fmt: skip
-    ]
+        ),
+    ]  # fmt: skip

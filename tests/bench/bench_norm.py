@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root, so `i
 
 from impl.norms import ScaleNorm, scale_norm_backend  # noqa: E402
 from suites.harness.provenance import cpu_model  # noqa: E402
-from suites.norm.experiments import norm_step, time_per_call  # noqa: E402
+from suites.norm.timing import norm_step, time_per_call  # noqa: E402
 
 TARGET = 0.9
 LAYER_NORM = "LayerNorm (torch)"

@@ -242,3 +242,17 @@ def test_cached_decoding_equals_the_full_decoder(prenorm, norm, fixnorm):
         steps = torch.cat([model.decode(tgt[:, i : i + 1], memory, src_mask, cache) for i in range(6)], 1)
     torch.testing.assert_close(steps, full, rtol=1e-5, atol=1e-5)
     assert cache[0]["self"]["k"].shape[2] == 6 and cache[0]["cross"]["k"].shape[2] == 7
+
+
+def test_word_dropout_replaces_tokens_with_unk_in_training_only():
+    model = tiny(word_dropout=0.5, unk_id=1, pad_id=0)
+    tokens = torch.randint(4, 23, (64, 20))
+    tokens[:, 15:] = 0  # padding is never dropped
+    assert torch.equal(model.drop_words(tokens), tokens)  # eval: untouched
+    model.train()
+    torch.manual_seed(0)
+    dropped = model.drop_words(tokens)
+    changed = dropped != tokens
+    assert (dropped[changed] == 1).all() and not changed[:, 15:].any()
+    assert 0.45 < changed[:, :15].float().mean() < 0.55  # about word_dropout of the real tokens
+    assert torch.equal(tiny(word_dropout=0.0).train().drop_words(tokens), tokens)
