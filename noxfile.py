@@ -12,6 +12,7 @@ The data directory comes from $CLAIMBENCH_DATA (or `--data-dir` in the posargs).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
 import tempfile
@@ -112,15 +113,33 @@ def report(session: nox.Session) -> None:
     claimbench(session, environment(session), "report")
 
 
+def regression_claims(session: nox.Session, python: str, suites: list[str]) -> dict[str, list[str]]:
+    """suite -> the claims of its `regression` subset (cheap `quick` experiments), for the suites given."""
+    code = (
+        "import json, sys; from suites.harness.registry import get_suite; "
+        "print(json.dumps({n: list(get_suite(n).regression) for n in sys.argv[1:]}))"
+    )
+    out = session.run(python, "-c", code, *suites, external=True, silent=True)
+    return {name: claims for name, claims in json.loads(out.strip().splitlines()[-1]).items() if claims}
+
+
 @nox.session(default=False)
 def regression(session: nox.Session) -> None:
-    """Rerun the smoke profile into a temporary folder and compare it with the committed results/."""
+    """Rerun the smoke profile, and each suite's regression subset of quick, into a temporary folder
+    and compare them with the committed results/ (smoke leaves many claims not run; the quick subset
+    covers some of them, timing claims included)."""
     python = environment(session)
     suites, options = split_suites(session.posargs)
+    suites = suites or implemented_suites(session, python)
     with tempfile.TemporaryDirectory(prefix="claimbench-regression-") as fresh:
-        claimbench(session, python, "run", *(suites or implemented_suites(session, python)),
-                   "--profile", "smoke", "--results-dir", fresh, "--no-progress", *options)  # fmt: skip
+        claimbench(session, python, "run", *suites, "--profile", "smoke", "--results-dir", fresh, "--no-progress",
+                   *options)  # fmt: skip
         claimbench(session, python, "compare", str(ROOT / "results"), fresh, "--profile", "smoke")
+        for name, claims in regression_claims(session, python, suites).items():
+            only = [arg for claim in claims for arg in ("--only", claim)]
+            claimbench(session, python, "run", name, "--profile", "quick", "--jobs", "2", "--results-dir", fresh,
+                       "--no-progress", *only, *options)  # fmt: skip
+            claimbench(session, python, "compare", str(ROOT / "results"), fresh, "--profile", "quick", *only)
 
 
 @nox.session(default=False)

@@ -81,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("before", type=Path)
     comp.add_argument("after", type=Path)
     comp.add_argument("--profile", action="append", default=[], help="limit to these profiles")
+    comp.add_argument("--only", action="append", default=[], metavar="CLAIM_ID",
+                      help="limit to these claims and the experiments behind them")  # fmt: skip
     try:
         from suites.data import cli as data_cli
     except ImportError:  # the data command is optional: the harness runs without it
@@ -210,7 +212,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for folder in (args.before, args.after):
         if not folder.is_dir():
             raise UsageError(f"results folder {folder} does not exist")
-    diffs, compared = compare(args.before, args.after, tuple(args.profile) or None)
+    diffs, compared = compare(args.before, args.after, tuple(args.profile) or None, tuple(args.only))
     warn_if_dirty(*sorted(p.parent for folder in (args.before, args.after) for p in folder.glob("*/*/runs.csv")))
     print(render(diffs, compared))
     if compared == 0:

@@ -2,8 +2,12 @@
 
 A changed verdict, a claim's measured effect moving beyond the claim's tolerance, or a metric
 moving beyond the tolerance of the claims that use it fails the check. Machine-dependent claims
-(timings, memory) are compared with their tolerance read as a relative one and are shown, but
-never fail it: a regression check that fails on noise is worse than none.
+(timings, memory) take independent processes as their units, so their committed interval covers
+what a rerun sees: they fail when their verdict flips or their effect leaves the committed
+interval; a move within the interval beyond their (relative) tolerance is shown as drift. The
+performance switches a suite declares (`Suite.switches`, e.g. whether the fast kernel ran) are
+compared exactly. `only` restricts the check to some claims and the experiments behind them (the
+regression subset of a larger profile).
 """
 
 from __future__ import annotations
@@ -40,12 +44,17 @@ def _moved(a: float | None, b: float | None, tolerance: float, relative: bool) -
     return abs(a - b) > tolerance * scale
 
 
+def _suite(suite_name: str):
+    try:
+        return get_suite(suite_name)
+    except KeyError:
+        return None
+
+
 def _tolerances(suite_name: str) -> dict[tuple[str, str], tuple[float, bool]]:
     """(experiment, metric) -> (tightest tolerance of the claims using it, machine-dependent)."""
-    try:
-        claims = get_suite(suite_name).claims
-    except KeyError:
-        return {}
+    suite = _suite(suite_name)
+    claims = suite.claims if suite is not None else ()
     found: dict[tuple[str, str], tuple[float, bool]] = {}
     for c in claims:
         key = (c.experiment, c.metric)
@@ -54,27 +63,44 @@ def _tolerances(suite_name: str) -> dict[tuple[str, str], tuple[float, bool]]:
     return found
 
 
-def compare_profile(a: Path, b: Path, where: str, suite_name: str) -> list[Difference]:
+def _outside(interval_of: dict, value: float | None) -> bool:
+    """Whether a rerun's effect left the committed confidence interval (a deterministic claim's range
+    over units is no confidence interval: its moves are read against the tolerance instead)."""
+    low, high, level = interval_of.get("ci_low"), interval_of.get("ci_high"), interval_of.get("ci_level")
+    if value is None or low is None or high is None or level is None or level >= 1:
+        return False
+    return not (float(low) <= float(value) <= float(high))
+
+
+def compare_profile(a: Path, b: Path, where: str, suite_name: str, only: tuple[str, ...] = ()) -> list[Difference]:
     diffs: list[Difference] = []
-    claims_a = {c["id"]: c for c in read_claims(a / "claims.json")}
+    claims_a = {c["id"]: c for c in read_claims(a / "claims.json") if not only or c["id"] in only}
+    experiments = {c.get("experiment") for c in claims_a.values()} if only else None
     claims_b = {c["id"]: c for c in read_claims(b / "claims.json")} if (b / "claims.json").exists() else {}
     for cid, ca in claims_a.items():
         cb = claims_b.get(cid)
         if cb is None:
             diffs.append(Difference(where, cid, ca["verdict"], "missing", "", FAIL))
             continue
-        soft = DRIFT if ca.get("machine_dependent") else FAIL
+        machine = bool(ca.get("machine_dependent"))
         if ca["verdict"] != cb["verdict"]:
-            diffs.append(Difference(where, f"{cid} verdict", ca["verdict"], cb["verdict"], "", soft))
+            diffs.append(Difference(where, f"{cid} verdict", ca["verdict"], cb["verdict"], "", FAIL))
         tol = float(ca.get("tolerance") or 0.0)
-        if _moved(ca["measured"], cb["measured"], tol, relative=bool(ca.get("machine_dependent"))):
-            kind = "rel" if ca.get("machine_dependent") else "abs"
+        if machine and _outside(ca, cb["measured"]):
+            interval = f"committed interval [{ca['ci_low']:.6g}, {ca['ci_high']:.6g}]"
+            diffs.append(Difference(where, f"{cid} effect", str(ca["measured"]), str(cb["measured"]), interval, FAIL))
+        elif _moved(ca["measured"], cb["measured"], tol, relative=machine):
+            kind = "rel" if machine else "abs"
             diffs.append(Difference(where, f"{cid} effect", str(ca["measured"]), str(cb["measured"]),
-                                    f"{kind} {tol:g}", soft))  # fmt: skip
+                                    f"{kind} {tol:g}", DRIFT if machine else FAIL))  # fmt: skip
 
     tolerances = _tolerances(suite_name)
+    suite = _suite(suite_name)
+    switches = set(suite.switches) if suite is not None else set()
     rows_b = {(row_key(r), r["metric"]): r for r in read_runs(b / "runs.csv")}
     for ra in read_runs(a / "runs.csv"):
+        if experiments is not None and ra["experiment"] not in experiments:
+            continue
         key = (row_key(ra), ra["metric"])
         label = f"{'/'.join(str(k) for k in key[0] if k not in ('{}',))} {ra['metric']}"
         rb = rows_b.get(key)
@@ -83,6 +109,10 @@ def compare_profile(a: Path, b: Path, where: str, suite_name: str) -> list[Diffe
             continue
         if ra["status"] != rb["status"]:
             diffs.append(Difference(where, label, ra["status"], rb["status"], "", FAIL))
+            continue
+        if ra["metric"] in switches:  # a performance switch: the same path must run, exactly
+            if ra["value"] != rb["value"]:
+                diffs.append(Difference(where, label, f"{ra['value']:g}", f"{rb['value']:g}", "exact", FAIL))
             continue
         tol, machine = tolerances.get((ra["experiment"], ra["metric"]), (None, False))
         if tol is None:  # a metric no claim uses: not judged here
@@ -93,7 +123,9 @@ def compare_profile(a: Path, b: Path, where: str, suite_name: str) -> list[Diffe
     return diffs
 
 
-def compare(dir_a: Path, dir_b: Path, profiles: tuple[str, ...] | None = None) -> tuple[list[Difference], int]:
+def compare(
+    dir_a: Path, dir_b: Path, profiles: tuple[str, ...] | None = None, only: tuple[str, ...] = ()
+) -> tuple[list[Difference], int]:
     """Differences between every suite/profile present in dir_a and dir_b; and how many were compared."""
     diffs: list[Difference] = []
     compared = 0
@@ -104,11 +136,13 @@ def compare(dir_a: Path, dir_b: Path, profiles: tuple[str, ...] | None = None) -
             continue
         other = Path(dir_b) / suite_name / profile
         where = f"{suite_name}/{profile}"
+        if only and not any(c["id"] in only for c in read_claims(claims_file)):
+            continue
         if not (other / "runs.csv").exists():
             diffs.append(Difference(where, "results", "present", "missing", "", FAIL))
             continue
         compared += 1
-        diffs.extend(compare_profile(profile_dir, other, where, suite_name))
+        diffs.extend(compare_profile(profile_dir, other, where, suite_name, only))
     return diffs, compared
 
 

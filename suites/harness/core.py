@@ -337,6 +337,12 @@ class Suite:
     datasets: Sequence[DatasetSpec] = ()
     extra: str | None = None
     notes: str = ""
+    # Metrics that record which code path ran (e.g. whether the fast kernel was used): `compare` wants
+    # them equal exactly, since a silent fallback changes every timing without failing anything else.
+    switches: tuple[str, ...] = ()
+    # Claims whose `quick` experiments are cheap enough for CI's regression check (`nox -s
+    # regression` reruns them and compares with the committed quick results).
+    regression: tuple[str, ...] = ()
     # check(settings, data_dir) raises DatasetUnavailable for data the user asked for by name
     # (--dataset) that is not there, so a typo fails before the run instead of as not-run rows.
     check: Callable[[Mapping[str, Any], str | None], None] | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import os
@@ -338,3 +339,39 @@ def test_report_and_site_on_a_missing_results_folder_exit_2_and_change_nothing(t
         proc = claimbench(command, "--results-dir", str(tmp_path / "typo"), check=2)
         assert "typo does not exist" in proc.stderr
     assert (ROOT / "README.md").read_text() == readme and (ROOT / "REPRODUCE.md").read_text() == reproduce
+
+
+def test_compare_fails_a_timing_claim_that_flips_or_leaves_its_committed_interval(smoke_results, tmp_path):
+    altered = tmp_path / "results"
+    shutil.copytree(smoke_results, altered)
+    path = altered / "tiny" / "smoke" / "claims.json"
+    document = json.loads(path.read_text())
+    better = next(c for c in document["claims"] if c["id"] == "tiny.estimate.better")
+    committed = copy.deepcopy(document)
+    # the committed claim, as a timing claim: machine-dependent, with its interval
+    for doc in (committed, document):
+        next(c for c in doc["claims"] if c["id"] == "tiny.estimate.better")["machine_dependent"] = True
+    (smoke_copy := tmp_path / "committed").mkdir()
+    shutil.copytree(smoke_results / "tiny", smoke_copy / "tiny")
+    (smoke_copy / "tiny" / "smoke" / "claims.json").write_text(json.dumps(committed))
+    inside = (better["ci_low"] + better["ci_high"]) / 2
+    for measured, outcome in ((inside, 0), (better["ci_high"] + 1.0, 1)):
+        next(c for c in document["claims"] if c["id"] == "tiny.estimate.better")["measured"] = measured
+        path.write_text(json.dumps(document))
+        proc = claimbench("compare", str(smoke_copy), str(altered), check=outcome)
+        assert ("committed interval" in proc.stdout) == bool(outcome)
+
+
+def test_compare_reads_performance_switches_exactly_and_only_restricts_to_claims(smoke_results, tmp_path):
+    altered = tmp_path / "results"
+    shutil.copytree(smoke_results, altered)
+    table = rows(altered)
+    steps = next(r for r in table if r["metric"] == "steps")  # no claim uses it: compared by nobody...
+    steps["value"] = repr(float(steps["value"]) + 1)
+    write_rows(altered / "tiny" / "smoke" / "runs.csv", table)
+    assert "0 failure(s)" in claimbench("compare", str(smoke_results), str(altered)).stdout
+    env = {"CLAIMBENCH_SUITES": "tiny=tiny_suite:SUITE_WITH_SWITCH"}  # ...unless declared a switch
+    proc = claimbench("compare", str(smoke_results), str(altered), env=env, check=1)
+    assert "exact" in proc.stdout and "steps" in proc.stdout
+    only = claimbench("compare", str(smoke_results), str(altered), "--only", "tiny.count.params", env=env)
+    assert "0 failure(s)" in only.stdout  # the estimate experiment is not behind that claim

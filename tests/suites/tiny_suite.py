@@ -155,3 +155,6 @@ SUITE_WITH_DATA = replace(
     name="tinydata",
     datasets=(DatasetSpec("BasicMotions", ("uea/BasicMotions/BasicMotions_TRAIN.ts",), "UEA archive"),),
 )
+
+# The same suite declaring `steps` a performance switch (compared exactly by `claimbench compare`).
+SUITE_WITH_SWITCH = replace(SUITE, switches=("steps",))
