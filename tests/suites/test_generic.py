@@ -56,3 +56,30 @@ def test_every_claim_has_a_failure_region(name):
             continue
         low, high = claim.claimed_region()
         assert low > float("-inf") or high < float("inf"), f"{claim.id}: its claimed region is every effect"
+
+
+def every_claim():
+    for name in implemented():
+        for claim in get_suite(name).claims:
+            if claim.direction != "measurement":
+                yield pytest.param(claim, id=claim.id)
+
+
+@pytest.mark.parametrize("claim", list(every_claim()))
+def test_every_claim_can_come_out_reproduced_and_not_reproduced(claim):
+    """Rows built for the purpose (suites.harness.kit): an effect inside the claimed region is
+    reproduced, one on its far side is not, and for a claim about trained models the same rows on
+    runs that stopped at a cap are held back as inconclusive."""
+    from suites.harness import kit
+    from suites.harness.judge import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, judge
+
+    def verdict(effect, stop_reason="converged"):
+        rows, units = kit.rows_for(claim, effect, stop_reason)
+        (entry,) = judge([claim], rows, units=units)
+        return entry
+
+    inside, outside = verdict(kit.effect_inside(claim)), verdict(kit.effect_outside(claim))
+    assert inside["verdict"] == REPRODUCED, (kit.effect_inside(claim), inside["measured"], inside["notes"])
+    assert outside["verdict"] == NOT_REPRODUCED, (kit.effect_outside(claim), outside["measured"], outside["notes"])
+    if claim.evidence is not None:
+        assert verdict(kit.effect_inside(claim), "cap")["verdict"] == INCONCLUSIVE
