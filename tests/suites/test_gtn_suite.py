@@ -15,6 +15,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from suites.data import ENV_VAR
 from suites.data.timeseries import GTN_PAPER_DATASETS
@@ -243,6 +244,35 @@ def test_a_cost_times_the_profiles_own_model(tmp_path, monkeypatch):
     for method in ("gtn", "fcn", "minirocket"):
         cell = next(c for c in main.cells("gtn", 0) if c.task == "SynthPadded" and c.method == method)
         assert 0 < main.cost.time_step(cell, ctx) < 60
+
+
+@pytest.mark.parametrize("method", ["gtn", "gtn_concat", "gtn_step", "gtn_nomask"])
+def test_the_paper_methods_mask_the_step_tower_as_the_paper_does(method):
+    # The model the suite builds for each method, in evaluation: changing the last real step of a
+    # series must leave every earlier step's step-wise output unchanged (the paper's mask) for the
+    # masked methods, and must not for the mask ablation.
+    from suites.data.timeseries import TimeSeriesDataset
+    from suites.gtn.experiments import build_model
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4, 9, 3)).astype(np.float32)
+    lengths, y = np.array([9, 9, 6, 6]), np.array([0, 1, 0, 1])
+    X[2:, 6:] = 0.0
+    ds = TimeSeriesDataset("toy", X, y, lengths, X, y, lengths, ["a", "b"], "synthetic", "")
+    model = build_model(METHODS[method], ds, PROFILES["quick"]).eval()
+    seen = {}
+    model.step.register_forward_hook(lambda module, args, out: seen.__setitem__("S", out))
+    x, L = torch.from_numpy(X), torch.from_numpy(lengths)
+    x2 = x.clone()
+    x2[[0, 1], 8] += 1.0
+    x2[[2, 3], 5] += 1.0  # the last real step of the padded series
+    model(x, L)
+    before = seen["S"].clone()
+    model(x2, L)
+    diff = (before - seen["S"]).abs()
+    earlier = max(diff[:2, :8].max().item(), diff[2:, :5].max().item())
+    assert math.isfinite(earlier)
+    assert (earlier < 1e-6) == (method != "gtn_nomask"), earlier
 
 
 def test_no_capped_flag_and_no_budget_claims():
