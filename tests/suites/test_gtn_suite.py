@@ -224,7 +224,7 @@ def test_profiles_change_sizes_not_code_paths():
 
 
 def test_each_trained_experiment_has_a_cost_from_its_caps():
-    for name in ("quick", "standard"):
+    for name in ("quick", "standard", "full"):
         s = PROFILES[name]
         experiments = {e.name: e for e in build(s)}
         assert experiments["main"].cost.steps == max(s.budget(k).max_epochs for k in ("gtn", "fcn", "resnet", "mlp"))
@@ -273,6 +273,31 @@ def test_the_paper_methods_mask_the_step_tower_as_the_paper_does(method):
     earlier = max(diff[:2, :8].max().item(), diff[2:, :5].max().item())
     assert math.isfinite(earlier)
     assert (earlier < 1e-6) == (method != "gtn_nomask"), earlier
+
+
+def test_dl4tsc_batches_and_the_training_record_by_hand():
+    from impl.tsc_baselines import FCN, FCNConfig
+    from suites.data.timeseries import TimeSeriesDataset
+    from suites.gtn.training import batch_size, make_optimizer, train_and_evaluate
+
+    fcn = PROFILES["standard"].train_fcn
+    # dl-4-tsc: mini_batch_size = int(min(n_train / 10, batch_size)).
+    assert [batch_size(fcn, n) for n in (30, 100, 298)] == [3, 10, 16]
+    assert batch_size(PROFILES["standard"].train_gtn, 30) == 32  # GTN: the recipe's own batch
+    adadelta = make_optimizer(torch.nn.Linear(2, 2), PROFILES["standard"].train_mlp)
+    assert (adadelta.defaults["lr"], adadelta.defaults["rho"], adadelta.defaults["eps"]) == (1.0, 0.95, 1e-7)  # Keras'
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 6, 2)).astype(np.float32), np.arange(20) % 2
+    lengths = np.full(20, 6)
+    ds = TimeSeriesDataset("toy", X, y, lengths, X, y, lengths, ["a", "b"], "synthetic", "")
+    # A cap below the patience: the cap ends the run and the record says so; a patience of 1 with
+    # a min_delta no epoch can reach: the rule ends it after one check past the first.
+    for budget, reason, steps in ((replace(fcn, max_epochs=3, stop_patience=50), "cap", 3),
+                                  (replace(fcn, max_epochs=50, stop_patience=1, min_delta=10.0), "converged", 2)):  # fmt: skip
+        torch.manual_seed(0)
+        metrics = train_and_evaluate(FCN(FCNConfig(2, 2, width=0.05)), ds, budget, 1, seed=0, device="cpu")
+        assert (stop_reason_name(metrics["stop_reason"]), metrics["train_steps"]) == (reason, steps)
+        assert 1 <= metrics["best_step"] <= steps and metrics["evals"] == steps
 
 
 def test_no_capped_flag_and_no_budget_claims():
