@@ -154,7 +154,9 @@ PROFILES: dict[str, GTNProfile] = {
     # 6.2 s at 2 threads on an idle machine (results/bench): so idle is taken as 3x faster. Pilot runs
     # to this rule stopped after ~70-110 epochs (FCN, ResNet: ERing, Libras), 20-30 (MLP: ERing),
     # 50-90 (GTN d32x2: ECG, Libras). ESTIMATED from those: main ~48 min, official ~21 min (35
-    # epochs x ~10-14 s x 3 seeds x 2 datasets), zscore ~1 min of wall time with --jobs 2: ~70 min.
+    # epochs x ~10-14 s x 3 seeds x 2 datasets), zscore ~1 min of wall time with --jobs 2: ~70 min,
+    # ~80 with the test-set evaluations every 5 epochs (+10-20%). If a run exceeds 90 minutes, drop
+    # RacketSports (~5 min) or run the released size on 2 seeds (~7 min) first.
     # A d32x2 GTN would add ~25 min (x3 the GTN share), so the GTN stays at d16x1.
     "standard": GTNProfile(
         # Four paper datasets (they decide the per-dataset claims) and three UEA datasets outside the
