@@ -1,40 +1,34 @@
 """The GTN suite's cells: which models, on which data, trained and selected how.
 
 Experiments
-    main    datasets x methods x seeds: the paper's GTN (masked step-wise tower), its ablations,
-            the official code's variant, and the baselines FCN, ResNet, MLP (Wang et al. 2017, as
-            dl-4-tsc ran them) and MiniRocket (aeon), on the same splits and seeds.
-    zscore  one dataset, the paper's GTN on z-scored against raw values: the official code feeds
-            raw values, so z-scoring is a departure, measured here.
+    main      datasets x methods x seeds: the paper's GTN (masked step-wise tower), its ablations,
+              the released code's variant at the same size and recipe, and the baselines FCN,
+              ResNet, MLP (Wang et al. 2017, at dl-4-tsc's recipes) and MiniRocket (aeon), on the
+              same splits and seeds. The paper's datasets decide the per-dataset claims; the other
+              UEA datasets (outside the paper's table) add units to the comparisons across datasets.
+    official  the released code's variant at the released code's size (`official`, its recipe
+              `train_official`) on `official_datasets`, beside the same variant at the profile's
+              GTN size (`gtn_official_reduced`, when the sizes differ): what model size does.
+    zscore    one dataset, the paper's GTN on z-scored against raw values: the official code feeds
+              raw values, so z-scoring is a departure, measured here.
 
 Data. GTN models read the series zero padded to the longest length across train and test (as the
 paper did) with the true lengths for the padding mask; the baselines read them resampled to that
 length by cubic interpolation (as dl-4-tsc did). Every channel is z-scored with TRAINING
 statistics only (`suites.data.timeseries`), except in the raw arm of `zscore`.
 
-Training. One stated rule for every neural method (see `profiles`): train until the training
-loss stops improving, with a cap; `capped` = 1 flags a run the cap stopped. The learning rate is
-halved on a plateau of the training loss (the paper's "reduced on plateau"; there is no validation
-set). Every neural cell records both selections:
-    acc           honest: the weights with the lowest training loss, evaluated on the test set once;
-    acc_official  the official code's: the maximum test accuracy over evaluations every
-                  `eval_every` epochs (optimistic: selection on the test set); gap = the difference.
-The paper's GTN also records `acc_train_mask`: the same weights evaluated without the step-wise
-mask, the official code's evaluation (it masks in training only). Accuracies are in percent.
+Training and selection: `training.py` (one stopping rule for every method, both selections, the
+training record). Costs: every experiment's `StepCost` times a few steps of the profile's model.
 """
 
 from __future__ import annotations
 
-import copy
-import math
 import time
-from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from impl.gtn import GTN, GTNConfig
 from impl.tsc_baselines import FCN, MLP, FCNConfig, MLPConfig, ResNet, ResNetConfig
@@ -47,30 +41,24 @@ from suites.data.timeseries import (
     normalise_per_channel,
     resample_to_longest,
 )
-from suites.harness import Diverged, Experiment
+from suites.harness import Experiment, StepCost
+from suites.harness.training import TrainingRecord
 
-from .profiles import Budget, GTNProfile
+from .profiles import GTNProfile
+from .training import seconds_per_epoch, train_and_evaluate
 
 # The paper's GTN: step-wise mask (causal) in training and evaluation, padding hidden.
 _PAPER = {"kind": "gtn", "towers": "both", "fusion": "gate", "mask": True, "causal": True, "variant": "paper"}
+_OFFICIAL = {**_PAPER, "mask": False, "causal_eval": False, "variant": "official"}
 METHODS: dict[str, dict[str, Any]] = {
     "gtn": _PAPER,
     "gtn_concat": {**_PAPER, "fusion": "concat"},
     "gtn_step": {**_PAPER, "towers": "step"},
     "gtn_channel": {**_PAPER, "towers": "channel"},
     "gtn_nomask": {**_PAPER, "causal": False},  # the paper's mask ablation: no step-wise mask
-    # The released code: no tanh or projection before the gate, the mask in training only, no
-    # padding mask, its own size and training recipe (`official`, `train_official`).
-    "gtn_official": {
-        "kind": "gtn",
-        "towers": "both",
-        "fusion": "gate",
-        "mask": False,
-        "causal": True,
-        "causal_eval": False,
-        "variant": "official",
-        "size": "official",
-    },  # fmt: skip
+    # The released code's structure: no tanh or projection before the gate, the mask in training
+    # only, no padding mask; in `main` at the profile's GTN size and recipe (a variant comparison).
+    "gtn_official": _OFFICIAL,
     "fcn": {"kind": "fcn"},
     "resnet": {"kind": "resnet"},
     "mlp": {"kind": "mlp"},
@@ -121,32 +109,57 @@ def absent_paper_datasets(listed: list[str]) -> list[str]:
 def build(s: GTNProfile) -> list[Experiment]:
     listed = list(s.datasets)
     tasks = {name: {"name": name} for name in listed + absent_paper_datasets(listed)}
+    official = {"gtn_official": {**_OFFICIAL, "size": "official"}}
+    if s.official != s.gtn:  # the same variant at the profile's GTN size, paired by seed
+        official["gtn_official_reduced"] = _OFFICIAL
+    official_tasks = {name: {"name": name} for name in s.official_datasets}
     return [
-        Experiment(name="main", run=run, tasks=tasks, methods=METHODS, seeds=s.seeds),
-        Experiment(
-            name="zscore",
-            run=run,
-            tasks={s.zscore_dataset: {"name": s.zscore_dataset}},
-            methods=ZSCORE_METHODS,
-            seeds=s.seeds,
-        ),  # fmt: skip
-    ]
+        Experiment(name="main", run=run, tasks=tasks, methods=METHODS, seeds=s.seeds, cost=cost(s, METHODS)),
+        Experiment(name="official", run=run, tasks=official_tasks, methods=official, seeds=s.official_seeds or s.seeds,
+                   cost=cost(s, official)),
+        Experiment(name="zscore", run=run, tasks={s.zscore_dataset: {"name": s.zscore_dataset}},
+                   methods=ZSCORE_METHODS, seeds=s.seeds, cost=cost(s, ZSCORE_METHODS)),
+    ]  # fmt: skip
+
+
+def budget_of(method: dict[str, Any], s: GTNProfile):
+    return s.budget("official" if method.get("size") == "official" else method["kind"])
+
+
+def cost(s: GTNProfile, methods: dict[str, dict[str, Any]]) -> StepCost:
+    """The most epochs a cell takes (the largest cap among `methods`) and, per cell, the seconds per
+    epoch of its model timed over a few steps, scaled by its own cap over that largest one (so steps x
+    time_step is the cell's most time). MiniRocket: its whole fit, spread over the same steps."""
+    steps = max(budget_of(m, s).max_epochs for m in methods.values() if m["kind"] != "minirocket")
+
+    def time_step(cell, ctx) -> float:
+        method = cell.method_kwargs
+        ds = dataset(cell.task_kwargs["name"], ctx.data_dir, form_of(method))
+        if method["kind"] == "minirocket":
+            return run_minirocket(ds, cell.seed, s, ctx.threads)["train_s"] / steps
+        budget = budget_of(method, s)
+        torch.manual_seed(cell.seed)
+        per_epoch = seconds_per_epoch(build_model(method, ds, s), ds, budget, ctx.device)
+        return per_epoch * budget.max_epochs / steps
+
+    return StepCost(steps=steps, time_step=time_step)
 
 
 # --------------------------------------------------------------------------------------------- one cell
 
 
+def form_of(method: dict[str, Any]) -> str:
+    return "raw" if method.get("raw") else ("padded" if method["kind"] == "gtn" else "resampled")
+
+
 def run(cell, ctx) -> dict[str, float]:
     s: GTNProfile = ctx.settings
     method = cell.method_kwargs
-    kind = method["kind"]
-    form = "raw" if method.get("raw") else ("padded" if kind == "gtn" else "resampled")
-    ds = dataset(cell.task_kwargs["name"], ctx.data_dir, form)
-    if kind == "minirocket":
+    ds = dataset(cell.task_kwargs["name"], ctx.data_dir, form_of(method))
+    if method["kind"] == "minirocket":
         return run_minirocket(ds, cell.seed, s, ctx.threads)
     model = build_model(method, ds, s)
-    budget = s.budget("official" if method.get("size") == "official" else kind)
-    return train_and_evaluate(model, ds, budget, s.eval_every, cell.seed, ctx.device)
+    return train_and_evaluate(model, ds, budget_of(method, s), s.eval_every, cell.seed, ctx.device)
 
 
 def build_model(method: dict[str, Any], ds: TimeSeriesDataset, s: GTNProfile) -> torch.nn.Module:
@@ -154,7 +167,7 @@ def build_model(method: dict[str, Any], ds: TimeSeriesDataset, s: GTNProfile) ->
     kind = method["kind"]
     if kind == "gtn":
         size = s.official if method.get("size") == "official" else s.gtn
-        switches = {k: method[k] for k in ("towers", "fusion", "mask", "causal", "variant")}
+        switches = {k: method[k] for k in ("towers", "fusion", "mask", "causal", "variant")}  # no silent default
         cfg = GTNConfig(n_channels=C, n_steps=T, n_classes=K, causal_eval=method.get("causal_eval", True),
                         **switches, **vars(size))  # fmt: skip
         return GTN(cfg)
@@ -165,121 +178,6 @@ def build_model(method: dict[str, Any], ds: TimeSeriesDataset, s: GTNProfile) ->
     if kind == "mlp":
         return MLP(MLPConfig(n_channels=C, n_steps=T, n_classes=K, width=s.baseline_width))
     raise ValueError(f"unknown method kind {kind!r}")
-
-
-class StopRule:
-    """Stop once the training loss has gone `patience` epochs without improving on the best so far
-    by more than `min_delta` (absolute, in nats, as Keras' EarlyStopping counts it)."""
-
-    def __init__(self, patience: int, min_delta: float) -> None:
-        self.patience, self.min_delta = patience, min_delta
-        self.best, self.stale = math.inf, 0
-
-    def update(self, loss: float) -> bool:
-        if loss < self.best - self.min_delta:
-            self.best, self.stale = loss, 0
-        else:
-            self.stale += 1
-        return self.stale >= self.patience
-
-
-def make_optimizer(model: torch.nn.Module, budget: Budget) -> torch.optim.Optimizer:
-    optimizers = {"adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad, "adadelta": torch.optim.Adadelta}
-    return optimizers[budget.optimizer](model.parameters(), lr=budget.lr)
-
-
-def _forward(model: torch.nn.Module, x: torch.Tensor, lengths: torch.Tensor):
-    out = model(x, lengths)
-    return (out.logits, out.gate) if hasattr(out, "logits") else (out, None)
-
-
-@torch.no_grad()
-def evaluate(model, X, L, y, batch: int = 256) -> tuple[float, np.ndarray | None]:
-    """Accuracy (%) and the mean gate weights (step, channel) over the set, if the model has a gate."""
-    model.eval()
-    correct, gates = 0, []
-    for i in range(0, len(X), batch):
-        logits, gate = _forward(model, X[i : i + batch], L[i : i + batch])
-        correct += int((logits.argmax(-1) == y[i : i + batch]).sum())
-        if gate is not None:
-            gates.append(gate.double().sum(0))
-    mean_gate = (torch.stack(gates).sum(0) / len(X)).cpu().numpy() if gates else None
-    return 100.0 * correct / len(X), mean_gate
-
-
-def train_and_evaluate(
-    model: torch.nn.Module, ds: TimeSeriesDataset, budget: Budget, eval_every: int, seed: int, device: str
-) -> dict[str, float]:
-    """Train by the budget rule; report both selections (see the module docstring)."""
-    dev = torch.device(device)
-    model.to(dev)
-    X, L, y = (torch.from_numpy(a).to(dev) for a in (ds.X_train, ds.len_train, ds.y_train))
-    test = [torch.from_numpy(a).to(dev) for a in (ds.X_test, ds.len_test, ds.y_test)]
-    _, gate_init = evaluate(model, *test)  # the control of the gate claim: the gate before training
-    opt = make_optimizer(model, budget)
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=budget.plateau_patience)
-    stop = StopRule(budget.stop_patience, budget.min_delta)
-    order = torch.Generator().manual_seed(seed)  # the minibatch order, from the cell's seed
-
-    best_loss, best_epoch, best_state, stopped = math.inf, 0, None, False
-    official: list[float] = []
-    train_s, epoch = 0.0, 0
-    while epoch < budget.max_epochs and not stopped:
-        epoch += 1
-        model.train()
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-        start = time.perf_counter()
-        total = 0.0
-        for idx in torch.randperm(len(X), generator=order).split(budget.batch_size):
-            idx = idx.to(dev)
-            loss = F.cross_entropy(_forward(model, X[idx], L[idx])[0], y[idx])
-            if not torch.isfinite(loss):
-                raise Diverged(f"training loss {loss.item()} at epoch {epoch}", metrics={"epochs": float(epoch)})
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-        train_s += time.perf_counter() - start
-        epoch_loss = total / len(X)
-        plateau.step(epoch_loss)
-        stopped = stop.update(epoch_loss)
-        if epoch_loss < best_loss:  # the paper's rule: keep the model with the best training loss
-            best_loss, best_epoch, best_state = epoch_loss, epoch, copy.deepcopy(model.state_dict())
-        if epoch % eval_every == 0 or stopped or epoch == budget.max_epochs:  # the official rule: watch the test set
-            official.append(evaluate(model, *test)[0])
-
-    model.load_state_dict(best_state)
-    acc, gate = evaluate(model, *test)
-    metrics = {
-        "acc": acc,
-        "acc_official": max(official),
-        "gap": max(official) - acc,
-        "acc_last": official[-1],  # the model after the final epoch (no selection at all)
-        "train_acc": evaluate(model, X, L, y)[0],
-        "best_train_loss": best_loss,
-        "best_epoch": float(best_epoch),
-        "epochs": float(epoch),
-        "capped": float(not stopped),  # 1: the cap ended training while the loss still improved
-        "evals": float(len(official)),
-        "train_s": train_s,
-        "s_per_epoch": train_s / epoch,
-        "n_params": float(sum(p.numel() for p in model.parameters())),
-    }
-    if gate is not None:
-        metrics["gate_step"], metrics["gate_channel"] = float(gate[0]), float(gate[1])
-        metrics["gate_step_init"] = float(gate_init[0])
-        # How much further from an even split training moved the gate than initialisation had it.
-        metrics["gate_shift"] = abs(float(gate[0]) - 0.5) - abs(float(gate_init[0]) - 0.5)
-    cfg = getattr(model, "cfg", None)
-    if isinstance(cfg, GTNConfig) and cfg.causal and cfg.causal_eval:
-        model.cfg = replace(cfg, causal_eval=False)  # the official evaluation: no mask at test time
-        metrics["acc_train_mask"] = evaluate(model, *test)[0]
-        metrics["mask_eval_gain"] = acc - metrics["acc_train_mask"]
-        model.cfg = cfg
-    return metrics
 
 
 def run_minirocket(ds: TimeSeriesDataset, seed: int, s: GTNProfile, threads: int) -> dict[str, float]:
@@ -298,4 +196,6 @@ def run_minirocket(ds: TimeSeriesDataset, seed: int, s: GTNProfile, threads: int
         # aeon/numba change the process's thread settings; torch cells after this one in the
         # same process ran 25x slower until this was restored.
         torch.set_num_threads(torch_threads)
-    return {"acc": acc, "train_s": train_s}
+    # A closed-form fit (random kernels, then ridge regression with its own cross-validated
+    # penalty): complete when it returns, so its record says converged after its one step.
+    return {"acc": acc, "train_s": train_s, **TrainingRecord.fixed_budget(1, 1).metrics()}

@@ -41,7 +41,7 @@ def accuracy_figure(main, folder: Path):
     fig = Figure(figsize=(max(6.0, 1.0 * len(tasks) + 2), 4.0))
     ax = fig.add_subplot(1, 1, 1)
     _bars(ax, main, tasks, [("gtn", "acc", "GTN, honest"), ("gtn", "acc_official", "GTN, official selection"),
-                            ("gtn_official", "acc", "official variant, honest")])  # fmt: skip
+                            ("gtn_official", "acc", "released structure at this size, honest")])  # fmt: skip
     paper = [PAPER_TABLE1.get(t, {}).get("GTN") for t in tasks]
     px = [i for i, v in enumerate(paper) if v is not None]
     ax.scatter(px, [paper[i] for i in px], marker="D", color="k", zorder=3, label="paper (Table 1)")

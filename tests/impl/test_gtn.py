@@ -88,18 +88,6 @@ def test_single_towers_hide_padding():
         torch.testing.assert_close(a.logits, b.logits, rtol=0, atol=1e-6)
 
 
-def test_causal_mask_hides_the_future():
-    torch.manual_seed(0)
-    model = GTN(tiny(towers="step", causal=True, mask=False, variant="official", readout="flatten")).eval()
-    x, _, _ = batch()
-    x2 = x.clone()
-    x2[:, -1] += 1.0  # change only the last step
-    S1 = model._step_feature(x, None).view(B, T, -1)  # official + flatten: the raw tower output
-    S2 = model._step_feature(x2, None).view(B, T, -1)
-    torch.testing.assert_close(S1[:, :-1], S2[:, :-1], rtol=0, atol=1e-6)
-    assert (S1[:, -1] - S2[:, -1]).abs().max() > 1e-4
-
-
 @pytest.mark.parametrize("variant", ["paper", "official"])
 def test_gate_is_a_distribution(variant):
     torch.manual_seed(1)
@@ -115,14 +103,8 @@ def test_no_gate_without_gating():
         assert GTN(cfg).eval()(x, lengths).gate is None
 
 
-ABLATIONS = sorted(
-    {
-        (towers, fusion if towers == "both" else "gate", mask, variant, readout)
-        for towers, fusion, mask, variant, readout in itertools.product(
-            ("both", "step", "channel"), ("gate", "concat"), (True, False), ("paper", "official"), ("flatten", "mean")
-        )
-    }
-)
+_SWITCHES = (("both", "step", "channel"), ("gate", "concat"), (True, False), ("paper", "official"), ("flatten", "mean"))
+ABLATIONS = sorted({(tw, fu if tw == "both" else "gate", m, v, r) for tw, fu, m, v, r in itertools.product(*_SWITCHES)})
 
 
 @pytest.mark.parametrize("towers,fusion,mask,variant,readout", ABLATIONS)
@@ -213,18 +195,26 @@ class RefEncoder(torch.nn.Module):
 
 
 class RefTransformer(torch.nn.Module):
-    def __init__(self, cfg: GTNConfig):
+    """The released forward; with `paper=True` the paper's text on top of it (tanh after each
+    embedding; per tower a linear layer + tanh before the gate) and the mask also at evaluation."""
+
+    def __init__(self, cfg: GTNConfig, paper: bool = False):
         super().__init__()
         d, T, C = cfg.d_model, cfg.n_steps, cfg.n_channels
         args = (d, cfg.d_hidden, cfg.d_qk, cfg.d_v, cfg.n_heads)
         self.encoder_list_1 = torch.nn.ModuleList(RefEncoder(*args, mask=True) for _ in range(cfg.n_layers))
         self.encoder_list_2 = torch.nn.ModuleList(RefEncoder(*args, mask=False) for _ in range(cfg.n_layers))
         self.embedding_channel, self.embedding_input = torch.nn.Linear(C, d), torch.nn.Linear(T, d)
-        self.gate = torch.nn.Linear(d * T + d * C, 2)
-        self.output_linear = torch.nn.Linear(d * T + d * C, cfg.n_classes)
-        self.T, self.d = T, d
+        d_z = 2 * d if paper else d * T + d * C
+        if paper:
+            self.proj_S, self.proj_C = torch.nn.Linear(d * T, d), torch.nn.Linear(d * C, d)
+        self.gate = torch.nn.Linear(d_z, 2)
+        self.output_linear = torch.nn.Linear(d_z, cfg.n_classes)
+        self.T, self.d, self.paper = T, d, paper
 
     def forward(self, x, stage):
+        if self.paper:
+            return self._paper_forward(x)
         enc1 = self.embedding_channel(x)
         pe = torch.ones_like(enc1[0])
         angle = torch.arange(self.T).unsqueeze(-1).to(x.dtype) @ torch.exp(
@@ -241,10 +231,27 @@ class RefTransformer(torch.nn.Module):
         gate = torch.softmax(self.gate(torch.cat([enc1, enc2], dim=-1)), dim=-1)
         return self.output_linear(torch.cat([enc1 * gate[:, 0:1], enc2 * gate[:, 1:2]], dim=-1)), gate
 
+    def _paper_forward(self, x):
+        # Written out again rather than shared with the released path, so that a tanh dropped from
+        # either place in impl/gtn.py, or the mask dropped at evaluation, shows as a mismatch.
+        position = torch.arange(self.T).unsqueeze(-1).to(x.dtype)
+        angle = position * torch.exp(torch.arange(0, self.d, 2).to(x.dtype) * -(math.log(10000) / self.d))
+        pe = torch.stack([torch.sin(angle), torch.cos(angle)], dim=-1).reshape(self.T, self.d)
+        enc1 = torch.tanh(self.embedding_channel(x)) + pe
+        for encoder in self.encoder_list_1:
+            enc1 = encoder(enc1, "train")  # the paper masks the step-wise tower at evaluation too
+        enc2 = torch.tanh(self.embedding_input(x.transpose(-1, -2)))
+        for encoder in self.encoder_list_2:
+            enc2 = encoder(enc2, "train")  # no mask in this tower, whatever the stage
+        S = torch.tanh(self.proj_S(enc1.reshape(len(x), -1)))
+        Ch = torch.tanh(self.proj_C(enc2.reshape(len(x), -1)))
+        gate = torch.softmax(self.gate(torch.cat([S, Ch], dim=-1)), dim=-1)
+        return self.output_linear(torch.cat([S * gate[:, 0:1], Ch * gate[:, 1:2]], dim=-1)), gate
+
 
 def to_reference(model: GTN) -> RefTransformer:
     """Our weights under the official code's names."""
-    ref = RefTransformer(model.cfg).to(next(model.parameters()).dtype)
+    ref = RefTransformer(model.cfg, paper=model.cfg.variant == "paper").to(next(model.parameters()).dtype)
     names = {
         "attn.": "MHA.",
         "ffn.fc1": "linear_1",
@@ -347,3 +354,47 @@ def test_a_padded_series_reads_as_the_short_series_alone(causal):
         short = GTN(replace(cfg, n_steps=L)).eval()
         short.load_state_dict(model.state_dict())
         torch.testing.assert_close(short(x[i : i + 1, :L]).logits, out[i : i + 1], rtol=0, atol=1e-5)
+
+
+# --- the paper's variant, and wiring mistakes each test below was seen to catch ---------------------
+
+
+def paper_model(seed: int = 0) -> GTN:
+    torch.manual_seed(seed)
+    cfg = tiny(variant="paper", mask=False, causal=True, d_model=8, n_layers=2)  # masked at evaluation too
+    return GTN(cfg).double().eval()
+
+
+def test_paper_variant_equals_its_transcription():
+    # Fails if the tanh after an embedding or after a tower's projection is removed, if the step-wise
+    # mask is dropped at evaluation, if the projections are swapped between the towers, or if the
+    # positional encoding moves to the channel tower (as the official transcription above).
+    model, x = paper_model(), batch()[0].double()
+    ref = to_reference(model)
+    for training in (True, False):
+        model.train(training)
+        out = model(x)
+        logits, gate = ref(x, "train" if training else "test")
+        torch.testing.assert_close(out.logits, logits, rtol=0, atol=1e-6)
+        torch.testing.assert_close(out.gate, gate, rtol=0, atol=1e-6)
+    # Teeth: without the tanh the transcription differs (the embeddings leave [-1, 1] at this scale).
+    with torch.no_grad():
+        model.step.embed.weight.mul_(5.0)
+    ref = to_reference(model)
+    model.step.tanh = False
+    assert (model(x).logits - ref(x, "test")[0]).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("side", ["future", "past"])
+def test_the_step_mask_hides_the_future_not_the_past(side):
+    # Change only the last step (the future of every other step) or only the first (their past).
+    torch.manual_seed(0)
+    model = GTN(tiny(towers="step", causal=True, mask=False, variant="official")).eval()
+    x = batch()[0]
+    x2 = x.clone()
+    x2[:, -1 if side == "future" else 0] += 1.0
+    S1, S2 = (model._step_feature(v, None).view(B, T, -1) for v in (x, x2))
+    if side == "future":
+        assert (S1[:, :-1] - S2[:, :-1]).abs().max() < 1e-6  # no earlier step saw the change
+    else:
+        assert ((S1[:, 1:] - S2[:, 1:]).abs().amax(-1) > 1e-6).all()  # every later step saw it
