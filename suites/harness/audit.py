@@ -77,7 +77,10 @@ class Finding:
 
 
 def attainable_counts(printed: str, n: int, runs: int = 1) -> list[int]:
-    """Every k with k / (runs * n), as a percentage, rounding to `printed` (half a unit either way)."""
+    """Every k with k / (runs * n), as a percentage, rounding to `printed` (half a unit either way).
+
+    An exact half counts for both neighbours: the paper's rounding convention is not known, and a
+    value is flagged only when no convention could have printed it."""
     denominator = n * runs
     target, half = Fraction(printed), half_unit(printed)
     low = math.ceil((target - half) * denominator / 100)
