@@ -24,9 +24,12 @@ therefore gets levels calibrated once by simulation of the t statistic's exact n
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -190,3 +193,165 @@ def first_crossing_share(
         t = (head.mean(axis=1) - bound) / (head.std(axis=1, ddof=1) / math.sqrt(n))
         crossed |= t > sps.t.isf(level, df=n - 1)
     return float(crossed.mean())
+
+
+# --------------------------------------------------------------------------------------------
+# the driver: add seeds where they buy the most decisions, look again at the spent level
+
+LOOKS_FILE = "sequential.json"
+MAX_GROWTH = 4  # a claim may grow to this many times its first look's units, fixed before that look
+UNITS_NOTE = re.compile(r"about (\d+) units would decide it")
+
+
+def _judge_at(suite, rows, levels: Mapping[str, float], units) -> dict[str, dict]:
+    """The judge's entries, each claim judged at its own look's level (the rest at the usual alpha).
+
+    The judge reads one module-wide ALPHA; the claims at one level are judged together with the
+    whole suite (so family sizes stay right) and only theirs kept. Replace this with a per-claim
+    alpha argument once `judge` has one."""
+    from . import judge as judging
+
+    usual = judging.ALPHA
+    groups: dict[float, set[str]] = {}
+    for claim in suite.claims:
+        groups.setdefault(levels.get(claim.id, usual), set()).add(claim.id)
+    entries: dict[str, dict] = {}
+    try:
+        for level, ids in groups.items():
+            judging.ALPHA = max(level, 1e-12)  # 0: all spent; an interval at 1 - 2e-12 decides nothing
+            entries.update({e["id"]: e for e in judging.judge(suite.claims, rows, units=units) if e["id"] in ids})
+    finally:
+        judging.ALPHA = usual
+    return entries
+
+
+def _seed_cost(rows: list[dict]) -> dict[str, float]:
+    """Measured CPU-seconds one more seed of each experiment costs: every (task, method, params)
+    cell's mean wall time, summed (the runner runs a claim's whole experiment)."""
+    cells: dict[tuple, list[float]] = {}
+    for r in rows:
+        if r["status"] in ("ok", "diverged") and r.get("wall_s") not in ("", None):
+            key = (r["experiment"], r["task"], r["method"], r["params"], r["seed"])
+            cells.setdefault(key, [float(r["wall_s"])])
+    per_config: dict[tuple, list[float]] = {}
+    for (experiment, task, method, params, _), wall in cells.items():
+        per_config.setdefault((experiment, task, method, params), []).append(wall[0])
+    cost: dict[str, float] = {}
+    for (experiment, *_), walls in per_config.items():
+        cost[experiment] = cost.get(experiment, 0.0) + sum(walls) / len(walls)
+    return cost
+
+
+def units_wanted(entry: Mapping, plan: Mapping, power: float) -> tuple[int, float] | None:
+    """Units to aim for and the chance they decide the claim, from the judge's note.
+
+    The note's count is at this look's strict level; later looks spend more of alpha, so the count
+    is rescaled to the last look's level by the normal-approximation ratio
+    ((z_final + z_power) / (z_now + z_power))^2, then capped at the plan's max_units (with the
+    chance of deciding scaled down when the cap falls short)."""
+    note = UNITS_NOTE.search(entry.get("notes") or "")
+    if note is None or not entry.get("ci_level") or plan["looks"][-1] >= plan["max_units"]:
+        return None
+    now = (1 - entry["ci_level"]) / 2  # this look's level after the family's Bonferroni split
+    fractions = [min(n / plan["max_units"], 1.0) for n in plan["looks"]] + [1.0]
+    final = now * nominal_levels(fractions)[-1] / max(plan["levels"][-1], 1e-300)
+    z_power = sps.norm.isf(1 - power)
+    scale = ((sps.norm.isf(min(final, 0.5)) + z_power) / (sps.norm.isf(min(now, 0.5)) + z_power)) ** 2
+    needed = int(note.group(1)) * scale
+    target = min(math.ceil(needed), plan["max_units"])
+    return target, power * min(1.0, plan["max_units"] / needed)
+
+
+def next_step(suite, entries, state, seeds: Mapping[str, int], cost: Mapping[str, float], budget_left: float):
+    """(experiment, seeds to add, expected decisions) with the most expected decisions per CPU-second
+    that fits the budget, or None. Only claims whose unit includes the seed gain units from seeds;
+    adding seeds to an experiment serves every undecided claim on it."""
+    from .judge import INCONCLUSIVE, POWER
+
+    wants = {}
+    for claim in suite.claims:
+        entry, plan = entries.get(claim.id), state["claims"].get(claim.id)
+        if entry and plan and not plan.get("decided") and entry["verdict"] == INCONCLUSIVE and "seed" in claim.unit:
+            wanted = units_wanted(entry, plan, POWER)
+            if wanted is not None and wanted[0] > entry["n"]:
+                wants[claim.id] = (claim.experiment, entry["n"] / max(seeds[claim.experiment], 1), *wanted)
+    best = None
+    for claim_id, (experiment, per_seed, target, _) in wants.items():
+        add = max(1, math.ceil((target - entries[claim_id]["n"]) / max(per_seed, 1e-9)))
+        spend = add * cost.get(experiment, math.inf)
+        if spend > budget_left:
+            continue
+        gained = sum(chance for i, (e, ps, t, chance) in wants.items()
+                     if e == experiment and entries[i]["n"] + add * ps >= t)  # fmt: skip
+        score = gained / max(spend, 1e-9)
+        if gained > 0 and (best is None or score > best[3]):
+            best = (experiment, add, gained, score)
+    return None if best is None else best[:3]
+
+
+def _looks(suite, entries, state, max_growth: int) -> dict[str, float]:
+    """Record a new look for every claim whose units grew; returns each planned claim's level."""
+    levels = {}
+    for claim in suite.claims:
+        plan, n = state["claims"].get(claim.id), entries[claim.id]["n"]
+        if not claim.claimed_region() or n < 2 or (plan and plan.get("decided")):
+            continue
+        if plan is None:  # the first look fixes the claim's plan, before its verdict is seen
+            plan = state["claims"][claim.id] = {"max_units": n * max_growth, "looks": [], "levels": []}
+        if not plan["looks"] or n > plan["looks"][-1]:
+            plan["looks"].append(n)
+            plan["levels"].append(SequentialPlan(plan["max_units"]).level(plan["looks"], claim.test))
+        levels[claim.id] = plan["levels"][-1]
+    return levels
+
+
+def run_until_decided(suite, options, budget_s: float, max_growth: int = MAX_GROWTH, clock=time.monotonic) -> dict:
+    """Run the profile's planned seeds, then add seeds to the experiments behind inconclusive claims,
+    judging each claim at its look's spent level, until `budget_s` seconds of added runs are spent
+    or nothing more can be decided within them. Resumable: the looks are kept in
+    `<results>/<suite>/<profile>/sequential.json`, and finished cells are never rerun.
+
+    Returns {"claims": judged entries (with `looks` and `decision_level`), "stopped": why, "seeds"}."""
+    from .runner import results_folder, run_suite, setting
+    from .store import atomic_write_text, load_units, read_runs, write_claims
+
+    folder = results_folder(options, suite)
+    path = folder / LOOKS_FILE
+    state = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"claims": {}, "seeds": {}}
+    settings = suite.settings(options.profile, options.setting_overrides())
+    planned = options.seeds or setting(settings, "seeds", 1)
+    seeds = {e.name: int(state["seeds"].get(e.name, planned)) for e in suite.build(settings)}
+    for count in sorted(set(seeds.values())):  # each experiment at the seeds it had reached
+        wanted = tuple(c.id for c in suite.claims if seeds.get(c.experiment) == count)
+        if len(set(seeds.values())) == 1 or wanted:
+            run_suite(suite, replace(options, seeds=count, only=wanted if len(set(seeds.values())) > 1 else ()))
+    start, units_before = clock(), None
+    while True:
+        rows = read_runs(folder / "runs.csv")
+        entries = _judge_at(suite, rows, {}, load_units(folder))
+        units_now = sum(e["n"] for e in entries.values())
+        entries = _judge_at(suite, rows, _looks(suite, entries, state, max_growth), load_units(folder))
+        for claim_id, plan in state["claims"].items():
+            if plan.get("decided"):
+                entries[claim_id] = plan["decided"]
+                continue
+            entries[claim_id].update(looks=len(plan["looks"]), decision_level=plan["levels"][-1],
+                                     sequential=SequentialPlan(1).name)  # fmt: skip
+            if entries[claim_id]["verdict"] not in ("inconclusive", "not run", "measured"):
+                plan["decided"] = entries[claim_id]  # the first decision stands: later looks do not revisit it
+        state["seeds"] = seeds
+        atomic_write_text(path, json.dumps(state, indent=2) + "\n")
+        left = budget_s - (clock() - start)
+        step = next_step(suite, entries, state, seeds, _seed_cost(rows), left)
+        if step is None or units_now == units_before:
+            stopped = ("added seeds gave no new units (see the errors in runs.csv)" if step is not None
+                       else "budget spent" if left <= 0 else "nothing more can be decided within the budget")  # fmt: skip
+            break
+        experiment, add, _ = step
+        seeds[experiment] += add
+        units_before = units_now
+        only = tuple(c.id for c in suite.claims if c.experiment == experiment)
+        run_suite(suite, replace(options, seeds=seeds[experiment], only=only, fresh=False))
+    judged = [entries[c.id] for c in suite.claims]
+    write_claims(folder / "claims.json", suite.name, options.profile, judged)
+    return {"claims": judged, "stopped": stopped, "seeds": seeds}

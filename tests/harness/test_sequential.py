@@ -3,6 +3,7 @@ that repeated looks keep the error rate where a naive repeated test does not (se
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -96,3 +97,65 @@ def test_it_still_decides_real_effects():
     sequential = first_crossing_share(values, looks, [plan.level(looks[: k + 1], test="ttest") for k in range(5)])
     final_only = first_crossing_share(values, (20,), (ALPHA,))
     assert sequential > final_only - 0.03 and sequential > 0.9
+
+
+# --------------------------------------------------------------------------------------------
+# the driver, on a suite of microsecond cells
+
+
+def _run_noisy(cell, ctx):
+    noise = np.random.default_rng([cell.seed, cell.method_kwargs["id"]]).normal(0, 0.4)
+    return {"score": float(cell.method_kwargs["bonus"] + noise)}
+
+
+def _noisy_suite():
+    from suites.harness.core import Claim, Experiment, Suite, family
+
+    base = Claim(id="noisy.vs.base", statement="", source="T", experiment="est", metric="score",
+                 treatment={"method": "better"}, baseline={"method": "plain"}, test="ttest", direction="greater",
+                 paper_value=1.0)  # fmt: skip
+    claims = family(base, [dict(id="noisy.vs.better"), dict(id="noisy.vs.copy", treatment={"method": "copy"})])
+    methods = {"plain": {"id": 0, "bonus": 0.0}, "better": {"id": 1, "bonus": 1.0}, "copy": {"id": 2, "bonus": 0.0}}
+
+    def build(settings):
+        return [Experiment(name="est", run=_run_noisy, tasks={"t": {}}, methods=methods, seeds=settings["seeds"])]
+
+    return Suite(name="noisy", title="noisy", claims=claims, profiles={"smoke": {"seeds": 3}}, build=build)
+
+
+def _options(tmp_path):
+    from suites.harness.runner import RunOptions
+
+    return RunOptions(profile="smoke", results_dir=tmp_path, show_progress=False, jobs=1, threads=1)
+
+
+def test_until_decided_adds_seeds_and_decides_at_the_spent_level(tmp_path):
+    from suites.harness.judge import GOOD, INCONCLUSIVE, NOT_REPRODUCED
+    from suites.harness.sequential import LOOKS_FILE, run_until_decided
+    from suites.harness.store import read_runs
+
+    suite = _noisy_suite()
+    result = run_until_decided(suite, _options(tmp_path), budget_s=60)
+    claims = {c["id"]: c for c in result["claims"]}
+    better, copy = claims["noisy.vs.better"], claims["noisy.vs.copy"]
+    assert better["verdict"] in GOOD and better["looks"] >= 2  # the planned 3 seeds could not decide it
+    assert copy["verdict"] in (INCONCLUSIVE, NOT_REPRODUCED)  # no effect: never a good verdict
+    state = json.loads((tmp_path / "noisy" / "smoke" / LOOKS_FILE).read_text())
+    plan = state["claims"]["noisy.vs.better"]
+    assert plan["max_units"] == 12 and plan["looks"][0] == 3
+    assert better["decision_level"] == pytest.approx(SequentialPlan(12).level(plan["looks"], "ttest"))
+    assert better["ci_level"] == pytest.approx(1 - 2 * better["decision_level"] / 2)  # Bonferroni in the family of 2
+    seeds = {r["seed"] for r in read_runs(tmp_path / "noisy" / "smoke" / "runs.csv")}
+    assert len(seeds) == result["seeds"]["est"] > 3
+
+    again = run_until_decided(suite, _options(tmp_path), budget_s=60)  # resumes: nothing rerun, nothing revisited
+    assert {c["id"]: c["verdict"] for c in again["claims"]} == {i: c["verdict"] for i, c in claims.items()}
+    assert again["seeds"] == result["seeds"]
+
+
+def test_until_decided_stops_at_the_budget(tmp_path):
+    from suites.harness.sequential import run_until_decided
+
+    result = run_until_decided(_noisy_suite(), _options(tmp_path), budget_s=0)
+    assert result["stopped"] == "budget spent" and result["seeds"]["est"] == 3
+    assert all(c["looks"] == 1 for c in result["claims"])
