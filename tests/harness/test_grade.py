@@ -12,7 +12,7 @@ import pytest
 from suites.harness.grade import SCHEMA_PATH, RowsInvalid, _small_checker, grade, parse_rows, schema
 from suites.harness.judge import INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, REPRODUCED, judge
 from suites.harness.registry import get_suite
-from suites.harness.store import RUN_COLUMNS, read_claims, read_runs
+from suites.harness.store import RUN_COLUMNS, load_units, read_claims, read_runs
 
 EXAMPLE = Path(__file__).parent / "data" / "external_rows.csv"
 REPO = Path(__file__).resolve().parents[2]
@@ -92,12 +92,15 @@ def test_runs_without_training_record_are_held_back(gtn, tmp_path):
     assert "no training record" in claims["gtn.acc.JapaneseVowels"]["notes"]
 
 
-def test_grade_uses_the_same_judge_as_a_run(gtn, tmp_path):
+@pytest.mark.parametrize("name", ["gtn", "norm"])  # norm's folder holds per-unit arrays (units/)
+def test_grade_uses_the_same_judge_as_a_run(name, tmp_path):
     """claimbench's own committed rows pass the schema and get the verdicts the judge gives them."""
-    folder = REPO / "results" / "gtn" / "smoke"
+    suite, folder = get_suite(name), REPO / "results" / name / "smoke"
     rows = read_runs(folder / "runs.csv")
-    expected = {c["id"]: c["verdict"] for c in judge(gtn.claims, rows, device=rows[0]["device"] or "cpu")}
-    assert {c["id"]: c["verdict"] for c in grade(gtn, folder, tmp_path / "out")} == expected
+    expected = judge(suite.claims, rows, device=rows[0]["device"] or "cpu", units=load_units(folder))
+    assert {c["id"]: c["verdict"] for c in grade(suite, folder, tmp_path / "out")} == {
+        c["id"]: c["verdict"] for c in expected
+    }
 
 
 def test_missing_columns_are_named_with_the_fix(gtn, tmp_path):
