@@ -92,7 +92,7 @@ def test_runs_without_training_record_are_held_back(gtn, tmp_path):
     assert "no training record" in claims["gtn.acc.JapaneseVowels"]["notes"]
 
 
-@pytest.mark.parametrize("name", ["gtn", "norm"])  # norm's folder holds per-unit arrays (units/)
+@pytest.mark.parametrize("name", ["gtn", "heater"])  # heater pairs per-user arrays (units/)
 def test_grade_uses_the_same_judge_as_a_run(name, tmp_path):
     """claimbench's own committed rows pass the schema and get the verdicts the judge gives them."""
     suite, folder = get_suite(name), REPO / "results" / name / "smoke"
