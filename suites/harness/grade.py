@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import provenance, training
+from . import forest, provenance, training
 from .audit import audit_notes
 from .core import Suite
 from .judge import NOT_RUN, collect, frame_of, judge, select
@@ -256,7 +256,8 @@ def _absent_reason(claim, frame) -> str | None:
 
 
 def grade(suite: Suite, rows_path: Path, out: Path, device: str | None = None) -> list[dict[str, Any]]:
-    """Judge external rows against the suite's claims; write claims.json and report.md into `out`.
+    """Judge external rows against the suite's claims; write claims.json, report.md and figures/forest.png
+    into `out`.
 
     Raises RowsInvalid (nothing written) when the rows break the schema or name experiments, tasks,
     methods or metrics the suite does not know. Claims with too few units, or none, are `not run`
@@ -281,6 +282,8 @@ def grade(suite: Suite, rows_path: Path, out: Path, device: str | None = None) -
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_claims(out / "claims.json", suite.name, PROFILE, judged)
+    title = f"{suite.title} (external rows): every claim against the paper"
+    forest.forest_plot(judged, out / "figures" / "forest.png", title)
     atomic_write_text(out / "report.md", report_text(suite, judged, frame, Path(rows_path)))
     return judged
 
@@ -304,6 +307,7 @@ def report_text(suite: Suite, judged: Sequence[Mapping[str, Any]], frame, rows_p
         "### Claim by claim",
         "",
     ]
+    lines[-3:-3] = ["![forest](figures/forest.png)", ""]
     for c in graded:
         lines.append(f"- **{c['id']}** ({c['source']}): \"{c['statement']}\" Paper: {c['paper_value_text']}. "
                      f"Ours: {ours(c)} ({c['verdict']}).")  # fmt: skip

@@ -200,7 +200,7 @@ def first_crossing_share(
 
 LOOKS_FILE = "sequential.json"
 MAX_GROWTH = 4  # a claim may grow to this many times its first look's units, fixed before that look
-UNITS_NOTE = re.compile(r"about (\d+) units would decide it")
+UNITS_NOTE = re.compile(r"about (\d+) units(?: \([^)]*\))? would decide it")
 
 
 def _judge_at(suite, rows, levels: Mapping[str, float], units) -> dict[str, dict]:

@@ -44,7 +44,7 @@ def test_example_comes_out_both_ways(graded):
     claims, _ = graded
     assert claims["gtn.acc.JapaneseVowels"]["verdict"] == REPRODUCED
     assert claims["gtn.acc.ECG"]["verdict"] == NOT_REPRODUCED
-    assert claims["gtn.acc.JapaneseVowels"]["n"] == 5
+    assert claims["gtn.acc.JapaneseVowels"]["n"] == 8
     # both judged claims of the family share its adjustment: m = 2, level 1 - 2 * 0.05 / 2
     assert claims["gtn.acc.ECG"]["ci_level"] == pytest.approx(0.95)
 
@@ -71,6 +71,7 @@ def test_outputs_are_written_and_readable(graded):
     assert json.loads((out / "claims.json").read_text())["profile"] == "external"
     report = (out / "report.md").read_text()
     assert "gtn.acc.JapaneseVowels" in report and "## Not run" in report
+    assert (out / "figures" / "forest.png").stat().st_size > 0 and "figures/forest.png" in report
     # the audit's finding sits beside the claim whose paper value it concerns
     assert "nearest attainable values are 98.6 and 98.9" in claims["gtn.acc.JapaneseVowels"]["paper_audit"]
     assert "Paper-number audit" in report
