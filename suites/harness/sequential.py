@@ -203,7 +203,7 @@ MAX_GROWTH = 4  # a claim may grow to this many times its first look's units, fi
 UNITS_NOTE = re.compile(r"about (\d+) units(?: \([^)]*\))? would decide it")
 
 
-def _judge_at(suite, rows, levels: Mapping[str, float], units) -> dict[str, dict]:
+def _judge_at(suite, rows, levels: Mapping[str, float], units, device: str = "cpu") -> dict[str, dict]:
     """The judge's entries, each claim judged at its own look's level (the rest at the usual alpha).
 
     The judge reads one module-wide ALPHA; the claims at one level are judged together with the
@@ -219,7 +219,9 @@ def _judge_at(suite, rows, levels: Mapping[str, float], units) -> dict[str, dict
     try:
         for level, ids in groups.items():
             judging.ALPHA = max(level, 1e-12)  # 0: all spent; an interval at 1 - 2e-12 decides nothing
-            entries.update({e["id"]: e for e in judging.judge(suite.claims, rows, units=units) if e["id"] in ids})
+            entries.update(
+                {e["id"]: e for e in judging.judge(suite.claims, rows, device=device, units=units) if e["id"] in ids}
+            )
     finally:
         judging.ALPHA = usual
     return entries
@@ -328,9 +330,9 @@ def run_until_decided(suite, options, budget_s: float, max_growth: int = MAX_GRO
     start, units_before = clock(), None
     while True:
         rows = read_runs(folder / "runs.csv")
-        entries = _judge_at(suite, rows, {}, load_units(folder))
+        entries = _judge_at(suite, rows, {}, load_units(folder), options.device)
         units_now = sum(e["n"] for e in entries.values())
-        entries = _judge_at(suite, rows, _looks(suite, entries, state, max_growth), load_units(folder))
+        entries = _judge_at(suite, rows, _looks(suite, entries, state, max_growth), load_units(folder), options.device)
         for claim_id, plan in state["claims"].items():
             if plan.get("decided"):
                 entries[claim_id] = plan["decided"]
