@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from . import stats, training
+from . import audit, stats, training
 from .claimtests import (  # noqa: F401 - suites import register_test here
     TESTS,
     ClaimData,
@@ -251,7 +251,7 @@ def decide(claim: Claim, effect: float, low: float, high: float, deterministic: 
 MAX_UNITS = 10**7
 
 
-def units_to_decide(claim: Claim, test: Test, m: int) -> int | None:
+def units_to_decide(claim: Claim, test: Test, m: int, alpha: float = ALPHA) -> int | None:
     """Units that would decide the claim at the observed effect and variance: the smallest n at which
     an interval of the claim's level, shrunk as 1/sqrt(n) around the effect (with 80% power), gives
     a verdict other than inconclusive, and the test's smallest attainable p at n (2^-n for a sign
@@ -261,10 +261,10 @@ def units_to_decide(claim: Claim, test: Test, m: int) -> int | None:
     center = test.scale(test.effect)
 
     def decides(n: int) -> bool:
-        if n < 2 or max(test.p_floor, test.floor_at(n)) * m >= ALPHA:
+        if n < 2 or max(test.p_floor, test.floor_at(n)) * m >= alpha:
             return False
         # a one-sided t at alpha/m with 80% power (the t quantiles give R's pwr.t.test within a unit)
-        half = (sps.t.ppf(1 - ALPHA / m, n - 1) + sps.t.ppf(POWER, n - 1)) * test.sd / math.sqrt(n)
+        half = (sps.t.ppf(1 - alpha / m, n - 1) + sps.t.ppf(POWER, n - 1)) * test.sd / math.sqrt(n)
         return decide(claim, test.effect, test.unscale(center - half), test.unscale(center + half)) != INCONCLUSIVE
 
     high = max(test.n, 2)
@@ -279,9 +279,9 @@ def units_to_decide(claim: Claim, test: Test, m: int) -> int | None:
     return high
 
 
-def power_note(claim: Claim, test: Test, m: int) -> str:
+def power_note(claim: Claim, test: Test, m: int, alpha: float = ALPHA) -> str:
     """What would decide an inconclusive claim, or that the data that exist cannot."""
-    needed = units_to_decide(claim, test, m)
+    needed = units_to_decide(claim, test, m, alpha)
     unit = "/".join(claim.unit)
     if needed is None:
         return f"no number of units ({unit}) decides it at the observed effect and variance"
@@ -410,11 +410,15 @@ def judge(
     device: str = "cpu",
     units: UnitsLoader | None = None,
     deciding_profile: str = "standard",
+    alpha: float | Mapping[str, float] = ALPHA,
 ) -> list[dict[str, Any]]:
     """One claims.json object per claim, every verdict by the rule in this module's docstring.
 
-    `deciding_profile` is the profile named in the note of a verdict held back for short runs."""
+    `deciding_profile` is the profile named in the note of a verdict held back for short runs.
+    `alpha` is the error rate, or one per claim id (a sequential look's level; others get ALPHA)."""
+    level_of = (lambda cid: alpha.get(cid, ALPHA)) if isinstance(alpha, Mapping) else (lambda cid: alpha)
     frame = frame_of(rows)
+    findings = audit.audit()
     built = [(claim, *_build_test(claim, frame, device, units)) for claim in claims]
     # m per family: the claims of the family whose verdict rests on a sampled interval
     sampled = [c.family_name for c, t, _ in built if t is not None and not t.deterministic and c.claimed_region()]
@@ -449,6 +453,7 @@ def judge(
             "machine_dependent": claim.machine_dependent,
             "tolerance": claim.tolerance,
             "protocol": claim.protocol,
+            "paper_audit": audit.audit_notes(claim, findings),
         }
         evidence = evidence_of(claim, frame)
         entry["evidence"] = evidence
@@ -461,17 +466,17 @@ def judge(
             judged.append(entry)
             continue
         m = family_size.get(claim.family_name, 1)
-        alpha = ALPHA / m
-        level = 1.0 if test.deterministic else (1 - ALPHA if claim.claimed_region() is None else 1 - 2 * alpha)
+        a = max(level_of(claim.id), 1e-12)  # 0 (all spent) decides nothing: an interval at 1 - 2e-12
+        level = 1.0 if test.deterministic else (1 - a if claim.claimed_region() is None else 1 - 2 * a / m)
         low, high = test.interval(level) if level < 1 else test.interval(0.0)
         verdict = decide(claim, test.effect, low, high, test.deterministic)
         p_adj = holm.get(claim.id, raw_p[claim.id])
         notes = [test.note, _skipped_note(claim, frame)]
-        if verdict in GOOD and not test.deterministic and not (math.isfinite(p_adj) and p_adj < ALPHA):
+        if verdict in GOOD and not test.deterministic and not (math.isfinite(p_adj) and p_adj < a):
             notes.append(f"the interval clears the boundary but the test does not reject (Holm p={p_adj:.3g})")
             verdict = INCONCLUSIVE
         reachable = min(1.0, floor(test) * m) if not test.deterministic else 0.0
-        if verdict == NOT_REPRODUCED and reachable >= ALPHA:  # as for a good verdict: n must be able to decide
+        if verdict == NOT_REPRODUCED and reachable >= a:  # as for a good verdict: n must be able to decide
             notes.append(f"the interval lies outside the claimed region, but at n={test.n} no test can reject")
             verdict = INCONCLUSIVE
         if short and verdict in (*GOOD, NOT_REPRODUCED):
@@ -484,8 +489,8 @@ def judge(
         if verdict == PARTIAL:
             notes.append(f"direction reproduced; {_fmt(test.effect)} against the paper's {claim.paper_text}")
         if verdict == INCONCLUSIVE:
-            notes.append(power_note(claim, test, m))
-            if reachable >= ALPHA:
+            notes.append(power_note(claim, test, m, a))
+            if reachable >= a:
                 notes.append(f"at n={test.n} with {m} claim(s) in the family the smallest attainable adjusted p is "
                              f"{reachable:.3g}: this n cannot decide it")  # fmt: skip
         if m > 1 and not test.deterministic:

@@ -204,27 +204,10 @@ UNITS_NOTE = re.compile(r"about (\d+) units(?: \([^)]*\))? would decide it")
 
 
 def _judge_at(suite, rows, levels: Mapping[str, float], units, device: str = "cpu") -> dict[str, dict]:
-    """The judge's entries, each claim judged at its own look's level (the rest at the usual alpha).
-
-    The judge reads one module-wide ALPHA; the claims at one level are judged together with the
-    whole suite (so family sizes stay right) and only theirs kept. Replace this with a per-claim
-    alpha argument once `judge` has one."""
+    """The judge's entries, each claim judged at its own look's level (the rest at the usual alpha)."""
     from . import judge as judging
 
-    usual = judging.ALPHA
-    groups: dict[float, set[str]] = {}
-    for claim in suite.claims:
-        groups.setdefault(levels.get(claim.id, usual), set()).add(claim.id)
-    entries: dict[str, dict] = {}
-    try:
-        for level, ids in groups.items():
-            judging.ALPHA = max(level, 1e-12)  # 0: all spent; an interval at 1 - 2e-12 decides nothing
-            entries.update(
-                {e["id"]: e for e in judging.judge(suite.claims, rows, device=device, units=units) if e["id"] in ids}
-            )
-    finally:
-        judging.ALPHA = usual
-    return entries
+    return {e["id"]: e for e in judging.judge(suite.claims, rows, device=device, units=units, alpha=levels)}
 
 
 def _seed_cost(rows: list[dict]) -> dict[str, float]:

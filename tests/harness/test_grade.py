@@ -118,7 +118,7 @@ def test_missing_columns_are_named_with_the_fix(gtn, tmp_path):
         (",JapaneseVowels,", ",JapanesVowels,", r"unknown task 'JapanesVowels' in experiment 'main'.*did you mean 'JapaneseVowels'"),
         (",gtn,", ",gtn_v2,", r"unknown method 'gtn_v2' in experiment 'main'.*known: .*fcn"),
         (",acc,", ",accuracy,", r"unknown metric 'accuracy'.*known: .*acc_official"),
-        ("main,", "mian,", r"unknown experiment 'mian'.*did you mean 'main'.*known: main, zscore"),
+        ("main,", "mian,", r"unknown experiment 'mian'.*did you mean 'main'.*known: main, official, zscore"),
     ],
 )  # fmt: skip
 def test_unknown_names_list_the_known_ones(gtn, tmp_path, old, new, message):
