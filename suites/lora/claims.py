@@ -292,10 +292,10 @@ SECTION7_CLAIMS = family(SECTION7, [
 
 PILOT = Claim(
     id="lora.pilot.base", treatment={"lr_step": 0}, baseline={"lr_step": [-1, 1]}, experiment="pilot",
-    metric="dev_loss", better="lower", statement="", source="protocol (ours)", unit=("task",),
+    metric="dev_loss", better="lower", statement="", source="protocol (ours)", unit=("task", "element"), test="bootstrap",
     direction="measurement", family="lora.pilot", paper_value_text="n/a",
     protocol="Dev cross-entropy of the kept model at the profile's learning rate minus the mean at lr / factor and "
-    "lr x factor (one seed per dataset, the fine-tuning runs' stopping rule): negative means the fixed rate is "
+    "lr x factor (one seed, the fine-tuning runs' stopping rule; paired over dev examples): negative means the fixed rate is "
     "better than its neighbours. suites/lora/pilot.py holds the acceptance rule (each neighbour worse by more "
     "than 1.96 paired standard errors), which the tests apply to committed results.",
 )  # fmt: skip

@@ -238,10 +238,9 @@ def test_the_pilot_is_reported_as_measurements():
         if c.experiment == "pilot":
             assert c.direction == "measurement"
     claim = SUITE.claim("lora.pilot.lora")
-    rows = [_row(claim, {"method": "lora", "lr_step": step}, i, 0.5 + 0.1 * abs(step), lambda i: {"task": f"t{i}"})
-            for i in range(2) for step in (-1, 0, 1)]  # fmt: skip
-    out = judge([claim], rows)[0]
-    assert out["verdict"] == MEASURED and out["measured"] == pytest.approx(-0.1)
+    frame, units = _pilot({step: np.full(50, 0.5 + 0.1 * abs(step)) + np.linspace(0, 0.01, 50) for step in (-1, 0, 1)})
+    out = judge([claim], frame.assign(note="").to_dict("records"), units=units)[0]
+    assert out["verdict"] == MEASURED and out["measured"] == pytest.approx(-0.1)  # per dev example, paired
 
 
 def _pilot(losses_by_step: dict[int, np.ndarray]):
