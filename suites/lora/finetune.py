@@ -104,13 +104,19 @@ def linear_probe(model_name: str, key: tuple) -> tuple[np.ndarray, np.ndarray]:
 def build(model_name: str, dataset: str, s, method: str, seed: int, device: str, r: int = 8,
           targets: str = "qv") -> torch.nn.Module:  # fmt: skip
     """A fresh classifier with the probe head, set up for `method` (LoRA: rank r, alpha = s.lora_alpha)."""
-    data = data_of(dataset, s)
     weight, bias = linear_probe(model_name, data_key(dataset, s))
+    return _prepared(model_name, len(bias), s, method, seed, device, r, targets, (weight, bias))
+
+
+def _prepared(model_name: str, n_classes: int, s, method: str, seed: int, device: str, r: int, targets: str,
+              head: tuple[np.ndarray, np.ndarray] | None) -> torch.nn.Module:  # fmt: skip
+    """The classifier set up for `method`, its head copied from `head` (None: left random, for timing)."""
     torch.manual_seed(seed)  # LoRA's A, adapters' weights and dropout masks
-    model = build_classifier(model_name, data["n_classes"], "cpu")
-    with torch.no_grad():
-        model.classifier.weight.copy_(torch.as_tensor(weight))
-        model.classifier.bias.copy_(torch.as_tensor(bias))
+    model = build_classifier(model_name, n_classes, "cpu")
+    if head is not None:
+        with torch.no_grad():
+            model.classifier.weight.copy_(torch.as_tensor(head[0]))
+            model.classifier.bias.copy_(torch.as_tensor(head[1]))
     lora_targets = (QV if targets == "qv" else Q_ONLY)[family(model_name)]
     return prepare(model, model_name, method, r=r, alpha=s.lora_alpha, targets=lora_targets).to(device)
 
@@ -286,12 +292,13 @@ def time_step(cell, ctx, steps: int = 3) -> float:
     method = kw["method"]
     if method == "head":
         return 0.0
-    model = build(s.text_model, dataset, s, method, cell.seed, ctx.device, r=kw.get("r", 8),
-                  targets=kw.get("targets", "qv"))  # fmt: skip
+    data = data_of(dataset, s)  # the head's values do not change a step's cost: no probe is fitted here
+    model = _prepared(s.text_model, data["n_classes"], s, method, cell.seed, ctx.device, kw.get("r", 8),
+                      kw.get("targets", "qv"), head=None)  # fmt: skip
     lr = learning_rate(s, dataset, method)
     optimizer, schedule = optimizer_for(model, lr, s)
-    params, stream = [p for p in model.parameters() if p.requires_grad], batches(data_of(dataset, s), s.batch_size,
-                                                                                 cell.seed, ctx.device)  # fmt: skip
+    params, stream = [p for p in model.parameters() if p.requires_grad], batches(data, s.batch_size, cell.seed,
+                                                                                 ctx.device)  # fmt: skip
     model.train()
     train_step(model, optimizer, schedule, params, next(stream), 0, lr)
     sync(ctx.device)

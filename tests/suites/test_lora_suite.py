@@ -267,7 +267,9 @@ def test_pilot_rule_accepts_only_an_interior_optimum_that_dev_can_tell():
     assert pilot_problems(*_pilot({0: base, 1: worse(0.1)}))  # a grid without both neighbours is no pilot
 
 
-@pytest.mark.parametrize("profile", ["quick", "standard"])
+# standard only: its claims are decided on converged runs; quick's runs stop at the cap, so its
+# claims are held back and its pilot (recorded as claims lora.pilot.*) speaks for 60 steps only.
+@pytest.mark.parametrize("profile", ["standard"])
 def test_committed_pilot_has_each_fixed_lr_at_an_interior_optimum(profile):
     from suites.harness.store import load_units
     from suites.lora.pilot import pilot_problems
