@@ -32,7 +32,7 @@ import torch
 from suites.harness import Diverged, EarlyStopping
 from suites.lora.models import Q_ONLY, QV, adamw, build_classifier, family, prepare, sync, trainable
 
-HEAD = "classifier"
+PROBE_MAX_ITER = 2000  # lbfgs iterations of the linear probe (it converges in far fewer on these features)
 
 
 @lru_cache(maxsize=8)
@@ -86,25 +86,26 @@ def _pooled(model, split, pad_id: int, device: str, batch_size: int = 64) -> np.
 
 
 @lru_cache(maxsize=8)
-def linear_probe(model_name: str, key: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """(weight, bias) of a logistic regression on the frozen pretrained features of the training
-    split (`key`: see data_key): the head every method starts from. Deterministic (lbfgs)."""
+def linear_probe(model_name: str, key: tuple) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(weight, bias, converged) of a logistic regression on the frozen pretrained features of the
+    training split (`key`: see data_key): the head every method starts from. Deterministic (lbfgs);
+    converged is lbfgs's own verdict (it stopped before max_iter), the "head only" run's record."""
     from sklearn.linear_model import LogisticRegression
 
     data = encoded(*key)
     model = build_classifier(model_name, data["n_classes"], "cpu")
     features = _pooled(model, data["train"], data["pad"], "cpu")
-    probe = LogisticRegression(max_iter=2000).fit(features, data["train"][1].numpy())
+    probe = LogisticRegression(max_iter=PROBE_MAX_ITER).fit(features, data["train"][1].numpy())
     weight, bias = probe.coef_, probe.intercept_
     if weight.shape[0] == 1:  # sklearn's binary form: one row; the head needs one per class
         weight, bias = np.concatenate([-weight / 2, weight / 2]), np.concatenate([-bias / 2, bias / 2])
-    return weight.astype(np.float32), bias.astype(np.float32)
+    return weight.astype(np.float32), bias.astype(np.float32), bool(probe.n_iter_.max() < PROBE_MAX_ITER)
 
 
 def build(model_name: str, dataset: str, s, method: str, seed: int, device: str, r: int = 8,
           targets: str = "qv") -> torch.nn.Module:  # fmt: skip
     """A fresh classifier with the probe head, set up for `method` (LoRA: rank r, alpha = s.lora_alpha)."""
-    weight, bias = linear_probe(model_name, data_key(dataset, s))
+    weight, bias, _ = linear_probe(model_name, data_key(dataset, s))
     return _prepared(model_name, len(bias), s, method, seed, device, r, targets, (weight, bias))
 
 
@@ -260,7 +261,9 @@ def run_finetune(cell, ctx) -> dict:
         model, seconds, record, dev = _train_lora(cell, ctx, kw["r"], kw.get("targets", "qv"))
     elif kw["method"] == "head":  # the linear probe every method starts from, fitted by lbfgs to convergence
         model = build(s.text_model, dataset, s, "head", cell.seed, ctx.device)
-        seconds, record, dev = 0.0, TrainingRecord("converged", 0, 0, 0), evaluate(model, data, "dev", ctx.device)
+        fitted = linear_probe(s.text_model, data_key(dataset, s))[2]
+        record = TrainingRecord("converged" if fitted else "cap", 0, 0, 0)
+        seconds, dev = 0.0, evaluate(model, data, "dev", ctx.device)
     else:
         model = build(s.text_model, dataset, s, kw["method"], cell.seed, ctx.device)
         seconds, record, dev = train(model, data, learning_rate(s, dataset, kw["method"]), s, cell.seed, ctx.device)

@@ -456,6 +456,11 @@ def test_every_method_starts_from_the_same_probe_head():
         heads.append(model.classifier.weight.detach().clone())
     torch.testing.assert_close(heads[0], heads[1], rtol=0, atol=0)
     torch.testing.assert_close(heads[0], heads[2], rtol=0, atol=0)
+    # "head only" is that probe, fitted by lbfgs: its record says converged only when lbfgs says so
+    head = finetune.run_finetune(
+        cell("finetune", "bbc/minilm-l6", "head", {"method": "head"}, {"dataset": "bbc"}), ctx()
+    )
+    assert head["stop_reason"] == 0.0 and finetune.linear_probe(s.text_model, finetune.data_key("bbc", s))[2]
 
 
 @needs_lora_extra
