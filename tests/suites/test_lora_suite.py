@@ -526,6 +526,31 @@ def test_the_head_trains_at_the_methods_learning_rate():
 
 
 @needs_lora_extra
+def test_every_method_trains_by_the_same_rule_at_its_own_rate(monkeypatch):
+    """Fails if a method gets its own stopping rule or a rank its own rate: every trained method
+    goes through finetune.train with the profile's one rule; LoRA's ranks share LoRA's rate."""
+    from suites.harness import TrainingRecord
+
+    seen = {}
+    dev = {"loss": 0.5, "losses": np.full(16, 0.5), "acc": 50.0}
+
+    def fake_train(model, data, lr, s, seed, device):
+        seen.setdefault(type(model).__name__, []).append((lr, s.patience, s.min_delta, s.eval_every, s.max_checks))
+        return 0.0, TrainingRecord("converged", 3, 1, 1), dev
+
+    monkeypatch.setattr(finetune, "train", fake_train)
+    c = ctx()
+    lrs = c.settings.lr["bbc"]
+    for name, kw in E.FINETUNE_METHODS.items():
+        seen.clear()
+        out = finetune.run_finetune(cell("finetune", "bbc/minilm-l6", name, kw, {"dataset": "bbc"}), c)
+        calls = [call for v in seen.values() for call in v]
+        rule = (c.settings.patience, c.settings.min_delta, c.settings.eval_every, c.settings.max_checks)
+        assert out["stop_reason"] == 0.0 and (calls == [] if name == "head" else calls), name
+        assert all(call[1:] == rule and call[0] == lrs[kw["method"]] for call in calls), (name, calls)
+
+
+@needs_lora_extra
 def test_lora_alpha_is_the_first_rank_tried_and_constant_in_r():
     """Fails for alpha = r (scaling 1 at every rank): the paper's scaling alpha / r falls as r grows."""
     from impl.lora_model import lora_layers
