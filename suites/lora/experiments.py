@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from suites.harness import Diverged, Experiment
+from suites.harness import Diverged, Experiment, StepCost
 from suites.lora import finetune, memory
 from suites.lora.models import (
     ADAPTER_BOTTLENECK,
@@ -214,7 +214,7 @@ def run_throughput(cell, ctx) -> dict[str, float]:
 # --------------------------------------------------------------------------- the experiments
 
 # Quality methods, then LoRA's ranks on Wq,Wv and the fixed-budget Wq alone (Table 5). "lora" (r = 8
-# on Wq,Wv, alpha = r) is the rank family's r = 8 member too: one run serves both claims.
+# on Wq,Wv, alpha 8) is the rank family's r = 8 member too: one run serves both claims.
 FINETUNE_METHODS = {
     **{m: {"method": m} for m in ("full", "bitfit", "adapter_h", "adapter_l", "head")},
     "lora": {"method": "lora", "r": 8, "targets": "qv"},
@@ -232,14 +232,18 @@ def build(s) -> list[Experiment]:
     methods = {k: v for k, v in FINETUNE_METHODS.items() if k in s.finetune_methods}
     ckpt_tasks = {m: {} for m in s.checkpoint_models}
     ckpt_tasks["gpt3-175b"] = {"analytic": True}
+    # the most steps one fine-tuning or pilot cell takes (its cap; the dev checks and test scoring come on top)
+    train_cost = StepCost(steps=s.eval_every * s.max_checks, time_step=finetune.time_step)
     return [
         Experiment("params", run_params, tasks={a: {} for a in ARCHS}, methods=PARAM_METHODS),
         Experiment("memory_analytic", memory.run_memory_analytic, tasks={"gpt3-175b": {}},
                    methods={"full": {}, "lora": {"r": 4}}),
         Experiment("checkpoint", run_checkpoint, tasks=ckpt_tasks, methods={"full": {}, "lora_r4": {"r": 4}}),
-        Experiment("pilot", finetune.run_pilot, tasks=text_tasks, grid={"lr_step": [-1, 0, 1]},
-                   methods={m: {"method": m} for m in PILOT_METHODS if m in s.finetune_methods}),
-        Experiment("finetune", finetune.run_finetune, tasks=text_tasks, methods=methods, seeds=s.seeds),
+        Experiment("pilot", finetune.run_pilot, grid={"lr_step": [-1, 0, 1]},
+                   tasks={t: kw for t, kw in text_tasks.items() if kw["dataset"] in s.pilot_datasets},
+                   methods={m: {"method": m} for m in PILOT_METHODS if m in s.finetune_methods}, cost=train_cost),
+        Experiment("finetune", finetune.run_finetune, tasks=text_tasks, methods=methods, seeds=s.seeds,
+                   cost=train_cost),
         # Not exclusive: a probe reads its own process's peak, which a neighbouring cell cannot move.
         Experiment("memory", memory.run_memory, tasks={m: {} for m in s.memory_models},
                    methods={"full": {}, "lora": {}}, grid={"shape": list(s.memory_shapes)}, seeds=s.memory_repeats,

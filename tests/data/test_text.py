@@ -67,6 +67,16 @@ def test_splits_are_stratified_and_fixed():
     assert _disjoint(a)
 
 
+@needs_bbc
+def test_unused_training_examples_join_the_test_set_and_nothing_else():
+    full = text.load_text("bbc")
+    ds = text.load_text("bbc", n_train=1000, unused_train_to_test=True)
+    assert len(ds.train) == 1000 and ds.dev.texts == full.dev.texts and _disjoint(ds)
+    assert set(ds.test.texts) == set(full.test.texts) | (set(full.train.texts) - set(ds.train.texts))
+    assert len(text.load_text("bbc", n_train=1000, n_test=700, unused_train_to_test=True).test) == 700
+    assert text.load_text("bbc", n_train=1000).test.texts == full.test.texts  # off by default
+
+
 def test_missing_package_names_the_install_and_the_source(monkeypatch, fresh_caches):
     real = importlib.util.find_spec
     monkeypatch.setattr(

