@@ -29,6 +29,15 @@ from .store import ResultsCorrupt
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def duration(text: str) -> float:
+    """'90s', '30m', '2h' (or plain seconds) as seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        return float(text[:-1]) * units[text[-1]] if text[-1:] in units else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration; write e.g. 90s, 30m or 2h") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="claimbench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -57,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="run on these datasets instead of the profile's (suites with a dataset list)")  # fmt: skip
     run.add_argument("--results-dir", type=Path, default=REPO_ROOT / "results")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--until-decided", action="store_true",
+                     help="after the profile's seeds, add seeds where claims are inconclusive, judged by "
+                          "group-sequential alpha spending (Lan-DeMets O'Brien-Fleming), until --budget")  # fmt: skip
+    run.add_argument("--budget", type=duration, metavar="DURATION", help="with --until-decided: e.g. 90s, 30m, 2h")
     where = run.add_argument_group("where cells run (extra `cluster` for ray and slurm)")
     where.add_argument("--executor", choices=("local", "ray", "slurm"), default="local",
                        help="local processes (default), a Ray cluster, or Slurm through submitit")  # fmt: skip
@@ -76,6 +89,14 @@ def _parser() -> argparse.ArgumentParser:
     site = sub.add_parser("site", help="build the static site of every claim (a self-contained folder)")
     site.add_argument("--results-dir", type=Path, default=REPO_ROOT / "results")
     site.add_argument("--out", type=Path, default=REPO_ROOT / "site", help="the folder to write (default: site/)")
+
+    grade = sub.add_parser(
+        "grade", help="judge your own rows (runs.csv schema, or a results folder) against a suite's claims"
+    )
+    grade.add_argument("suite")
+    grade.add_argument("rows", type=Path, help="a CSV in the runs.csv schema (suites/harness/schema/runs.schema.json)")
+    grade.add_argument("--out", type=Path, required=True, help="the folder for claims.json, report.md, figures/")
+    grade.add_argument("--device", help="the device the rows were measured on (default: from provenance, or cpu)")
 
     comp = sub.add_parser("compare", help="regression diff of two results folders (exit 1 on a regression)")
     comp.add_argument("before", type=Path)
@@ -143,6 +164,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             resolve_data_dir(args.data_dir)
         except DatasetUnavailable as exc:
             raise UsageError(str(exc)) from exc
+    if args.until_decided and not args.budget:
+        raise UsageError("--until-decided needs --budget DURATION (e.g. --budget 2h)")
     cluster = {"ray_address": args.ray_address, "partition": args.partition, "time_min": args.time_limit,
                "gpus": args.gpus_per_cell, "cells_per_job": args.cells_per_job,
                "array_parallelism": args.array_parallelism, "slurm_backend": args.slurm_backend}  # fmt: skip
@@ -155,8 +178,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             overrides={"datasets": args.dataset} if args.dataset else {},
             executor=args.executor, cluster=cluster,
         )  # fmt: skip
-        store, tally = run_suite(suite, options)
-        judged = write_suite_report(suite, args.profile, args.results_dir)
+        if args.until_decided:
+            from .sequential import run_until_decided
+
+            result = run_until_decided(suite, options, args.budget)
+            print(f"{suite.name}: until-decided stopped: {result['stopped']}; seeds per experiment {result['seeds']}")
+            tally = {}
+            judged = write_suite_report(suite, args.profile, args.results_dir, judged=result["claims"])
+        else:
+            store, tally = run_suite(suite, options)
+            judged = write_suite_report(suite, args.profile, args.results_dir)
         shown = [c for c in judged if not args.only or c["id"] in args.only]
         folder = results_folder(options, suite)
         print(f"\n{suite.name} / {args.profile}: " + ", ".join(f"{n} {s}" for s, n in tally.items() if n))
@@ -208,6 +239,19 @@ def cmd_site(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_grade(args: argparse.Namespace) -> int:
+    from .grade import RowsInvalid, grade
+
+    suite = get_suite(args.suite)
+    try:
+        judged = grade(suite, args.rows, args.out, device=args.device)
+    except RowsInvalid as exc:
+        raise UsageError(str(exc)) from exc
+    print(claims_table(judged))
+    print(f"wrote {args.out}/claims.json, report.md and figures/forest.png")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     for folder in (args.before, args.after):
         if not folder.is_dir():
@@ -236,7 +280,8 @@ def _main(argv: list[str] | None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is ever fetched from a hub at run time
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     args = _parser().parse_args(argv)
-    handlers = {"list": cmd_list, "run": cmd_run, "report": cmd_report, "compare": cmd_compare, "site": cmd_site}
+    handlers = {"list": cmd_list, "run": cmd_run, "report": cmd_report, "compare": cmd_compare, "site": cmd_site,
+                "grade": cmd_grade}  # fmt: skip
     if args.command == "data":
         from suites.data import cli as data_cli
 

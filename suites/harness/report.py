@@ -70,6 +70,7 @@ def p_text(claim: Mapping[str, Any]) -> str:
 
 def claims_table(judged: Sequence[Mapping[str, Any]], with_protocol: bool = False) -> str:
     with_evidence = any(c.get("evidence") for c in judged)  # a column only for suites with trained models
+    with_looks = any(c.get("looks") for c in judged)  # a sequential (until-decided) run
     rows = []
     for c in judged:
         region = c.get("claimed_region") or "-"
@@ -77,6 +78,8 @@ def claims_table(judged: Sequence[Mapping[str, Any]], with_protocol: bool = Fals
                c["verdict"]]  # fmt: skip
         if with_evidence:
             row.append(judging.evidence_text(c.get("evidence")))
+        if with_looks:
+            row.append(f"{c['looks']} at alpha {c['decision_level']:.3g}" if c.get("looks") else "-")
         if with_protocol:
             row.append(c["protocol"] or "-")
         rows.append(row)
@@ -84,6 +87,8 @@ def claims_table(judged: Sequence[Mapping[str, Any]], with_protocol: bool = Fals
                "n (unit)", "verdict"]  # fmt: skip
     if with_evidence:
         headers.append("evidence: runs that met it")
+    if with_looks:
+        headers.append("looks (level of the last)")
     if with_protocol:
         headers.append("protocol differences")
     return tabulate(rows, headers=headers, tablefmt="github")
@@ -131,14 +136,18 @@ def _device_of(folder: Path, frame: pd.DataFrame) -> str:
     return str(machines[0].get("device", "cpu")) if machines else "cpu"
 
 
-def write_suite_report(suite: Suite, profile: str, results_dir: Path) -> list[dict[str, Any]]:
-    """Judge the claims from runs.csv and write claims.json, figures/ and report.md."""
+def write_suite_report(
+    suite: Suite, profile: str, results_dir: Path, judged: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Judge the claims from runs.csv (or take `judged`, e.g. a sequential run's entries, judged at
+    their looks' levels) and write claims.json, figures/ and report.md."""
     folder = Path(results_dir) / suite.name / profile
     rows = read_runs(folder / "runs.csv")
     frame = judging.frame_of(rows)
     device = _device_of(folder, frame)
     load_units = getattr(store, "load_units", None)
-    judged = judging.judge(suite.claims, rows, device=device, units=load_units(folder) if load_units else None)
+    if judged is None:
+        judged = judging.judge(suite.claims, rows, device=device, units=load_units(folder) if load_units else None)
     write_claims(folder / "claims.json", suite.name, profile, judged)
     figures: list[Path] = []
     if suite.figures is not None and not frame.empty:
@@ -174,6 +183,8 @@ def write_suite_report(suite: Suite, profile: str, results_dir: Path) -> list[di
             lines.append(f"  Protocol differences: {c['protocol']}")
         if c["notes"]:
             lines.append(f"  Notes: {c['notes']}")
+        if c.get("paper_audit"):
+            lines.append(f"  Audit of the paper's number: {c['paper_audit']}")
     if figures:
         lines += ["", "## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in figures]
     if not frame.empty:

@@ -375,3 +375,24 @@ def test_compare_reads_performance_switches_exactly_and_only_restricts_to_claims
     assert "exact" in proc.stdout and "steps" in proc.stdout
     only = claimbench("compare", str(smoke_results), str(altered), "--only", "tiny.count.params", env=env)
     assert "0 failure(s)" in only.stdout  # the estimate experiment is not behind that claim
+
+
+def test_grade_judges_external_rows_and_rejects_bad_ones_with_exit_2(tmp_path):
+    rows = ROOT / "tests" / "harness" / "data" / "external_rows.csv"
+    out = claimbench("grade", "gtn", str(rows), "--out", str(tmp_path / "graded")).stdout
+    assert "gtn.acc.JapaneseVowels" in out and (tmp_path / "graded" / "claims.json").exists()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("experiment,task\nmain,ECG\n")
+    proc = claimbench("grade", "gtn", str(bad), "--out", str(tmp_path / "nothing"), check=2)
+    assert "missing" in proc.stderr and not (tmp_path / "nothing").exists()
+
+
+def test_until_decided_needs_a_budget_and_records_its_looks(tmp_path):
+    proc = claimbench("run", "tiny", "--profile", "smoke", "--until-decided", "--results-dir", str(tmp_path), check=2)
+    assert "--budget" in proc.stderr
+    claimbench("run", "tiny", "--profile", "smoke", "--until-decided", "--budget", "bad", "--results-dir",
+               str(tmp_path), check=2)  # fmt: skip
+    out = claimbench("run", "tiny", "--profile", "smoke", "--until-decided", "--budget", "20s", "--results-dir",
+                     str(tmp_path), "--no-progress").stdout  # fmt: skip
+    assert "until-decided stopped" in out
+    assert (tmp_path / "tiny" / "smoke" / "sequential.json").exists()
