@@ -24,6 +24,7 @@ from .store import read_claims, read_runs, write_claims
 
 PROFILE_ORDER = ("standard", "quick", "smoke", "full")
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+SUITES_START, SUITES_END = "<!-- suites:start -->", "<!-- suites:end -->"
 
 
 def fmt(value: Any) -> str:
@@ -265,15 +266,29 @@ def readme_table(results_dir: Path) -> str:
     return tabulate(rows, headers=headers, tablefmt="github")
 
 
+def suites_table() -> str:
+    """Every suite the registry finds, with its paper and profiles (README's first table)."""
+    rows = []
+    for name in implemented():
+        suite = get_suite(name)
+        rows.append([f"`{name}`", suite.title, ", ".join(suite.profiles)])
+    return tabulate(rows, headers=["suite", "paper", "profiles"], tablefmt="github")
+
+
+def _replace_block(text: str, start: str, end: str, body: str) -> str:
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    return pattern.sub(lambda _: f"{start}\n{body}\n{end}", text)
+
+
+def readme_text(text: str, results_dir: Path) -> str:
+    """README.md with its generated blocks (the suites, the verdicts) rebuilt."""
+    text = _replace_block(text, SUITES_START, SUITES_END, suites_table())
+    return _replace_block(text, README_START, README_END, readme_table(results_dir))
+
+
 def update_readme(readme: Path, results_dir: Path) -> None:
-    if not readme.exists():
-        return
-    text = readme.read_text(encoding="utf-8")
-    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
-    if not pattern.search(text):
-        return
-    table = f"{README_START}\n{readme_table(results_dir)}\n{README_END}"
-    readme.write_text(pattern.sub(lambda _: table, text), encoding="utf-8")
+    if readme.exists():
+        readme.write_text(readme_text(readme.read_text(encoding="utf-8"), results_dir), encoding="utf-8")
 
 
 def rebuild_all(results_dir: Path) -> list[Path]:

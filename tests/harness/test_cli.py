@@ -396,3 +396,12 @@ def test_until_decided_needs_a_budget_and_records_its_looks(tmp_path):
                      str(tmp_path), "--no-progress").stdout  # fmt: skip
     assert "until-decided stopped" in out
     assert (tmp_path / "tiny" / "smoke" / "sequential.json").exists()
+
+
+def test_readme_generated_blocks_match_the_registry_and_the_committed_results():
+    """README's suite table and verdict table are generated; this fails when they drift."""
+    from suites.harness.report import readme_text
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme_text(text, ROOT / "results") == text, "run `nox -s report` to regenerate README's tables"
+    assert "not implemented yet" not in text
