@@ -96,7 +96,7 @@ PROXY = Claim(
     statement="GTN's accuracy on UEA's UWaveGestureLibrary, a labelled proxy for the paper's UWave",
     source="Table 1, UWave (200/4278); proxy: UEA UWaveGestureLibrary (120/320), another split",
     experiment="main", metric="acc", treatment={"method": "gtn", "task": "UWaveGestureLibrary"},
-    direction="measurement", unit=("task", "seed"),
+    direction="measurement", unit=("task", "seed"), bounds=(0.0, 100.0),
     paper_value_text="not comparable: the paper's 91.0% is on another split (200/4278)",
     protocol=f"{HONEST}; a proxy, never judged against the paper's UWave figure",
 )  # fmt: skip

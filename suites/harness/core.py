@@ -62,6 +62,9 @@ class Claim:
     `paper_value` is the reference column only and never enters a measured column. `target`
     overrides it as the reference of at_least/match claims.
 
+    `bounds` is the range the effect can take (an accuracy in %: (0, 100)); the decision interval is
+    clipped to it, so no interval reports values the metric cannot have.
+
     `evidence` is what every run behind a claim about trained models must have reached (see
     training.py): "converged" (stopped by its suite's stopping rule, or diverged) or "target"
     (reached the target the claim counts steps to). A verdict on runs that fall short is
@@ -93,6 +96,7 @@ class Claim:
     protocol: str = ""
     requires: tuple[str, ...] = ()
     evidence: str | None = None
+    bounds: tuple[float, float] | None = None  # the effect's possible range (0-100 for an accuracy in %)
 
     def __post_init__(self) -> None:
         problems = []

@@ -345,8 +345,8 @@ def evidence_of(claim: Claim, frame: pd.DataFrame) -> dict[str, Any] | None:
 
 
 def evidence_text(evidence: Mapping[str, Any] | None) -> str:
-    """'converged 6/6' or 'converged 2/6 (cap 4)' for reports; '-' for claims that need none."""
-    if not evidence:
+    """'converged 6/6' or 'converged 2/6 (cap 4)' for reports; '-' for claims that need none or have no runs."""
+    if not evidence or not evidence["runs"]:
         return "-"
     why = ", ".join(f"{reason} {n}" for reason, n in sorted(evidence["short"].items()))
     return f"{evidence['required']} {evidence['met']}/{evidence['runs']}" + (f" ({why})" if why else "")
@@ -469,6 +469,8 @@ def judge(
         a = max(level_of(claim.id), 1e-12)  # 0 (all spent) decides nothing: an interval at 1 - 2e-12
         level = 1.0 if test.deterministic else (1 - a if claim.claimed_region() is None else 1 - 2 * a / m)
         low, high = test.interval(level) if level < 1 else test.interval(0.0)
+        if claim.bounds is not None:  # the metric's range: an accuracy interval never passes 100%
+            low, high = max(low, claim.bounds[0]), min(high, claim.bounds[1])
         verdict = decide(claim, test.effect, low, high, test.deterministic)
         p_adj = holm.get(claim.id, raw_p[claim.id])
         notes = [test.note, _skipped_note(claim, frame)]

@@ -405,3 +405,11 @@ def test_readme_generated_blocks_match_the_registry_and_the_committed_results():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     assert readme_text(text, ROOT / "results") == text, "run `nox -s report` to regenerate README's tables"
     assert "not implemented yet" not in text
+
+
+def test_reproduce_md_is_compact_and_its_tables_do_not_break():
+    text = (ROOT / "REPRODUCE.md").read_text(encoding="utf-8")
+    assert len(text.encode()) < 60_000
+    for line in text.splitlines():
+        if line.startswith("| `"):  # a claim row: five cells, no unescaped bar inside a cell
+            assert line.replace("\\|", "").count("|") == 6, line

@@ -560,3 +560,11 @@ def test_a_run_that_diverged_counts_against_its_method():
 def test_measurements_carry_no_p():
     (entry,) = judge([claim(direction="measurement", baseline=None)], paired_rows(shifted(1.0)))
     assert entry["verdict"] == MEASURED and entry["p_raw"] is None and entry["p_value"] is None
+
+
+def test_intervals_respect_the_metrics_range():
+    """An accuracy of 92.7 [14.6, 170.8] at n=2: the interval is clipped to what an accuracy can be."""
+    c = claim(direction="at_least", paper_value=90.0, baseline=None, bounds=(0.0, 100.0))
+    entry = verdict_of(c, [98.0, 60.0])
+    assert entry["ci_high"] == 100.0 and entry["ci_low"] >= 0.0
+    assert verdict_of(claim(direction="at_least", paper_value=90.0, baseline=None), [98.0, 60.0])["ci_high"] > 100
