@@ -22,9 +22,9 @@ from .core import PROFILES
 from .costs import cost_table
 from .judge import VERDICTS
 from .registry import UnknownSuite, entries, get_suite
-from .report import claims_table, rebuild_all, write_suite_report
+from .report import claims_table, held_back, rebuild_all, write_suite_report
 from .runner import LOG_FILE, RunOptions, UsageError, results_folder, run_suite
-from .store import ResultsCorrupt
+from .store import ResultsCorrupt, read_claims, read_runs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -169,7 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cluster = {"ray_address": args.ray_address, "partition": args.partition, "time_min": args.time_limit,
                "gpus": args.gpus_per_cell, "cells_per_job": args.cells_per_job,
                "array_parallelism": args.array_parallelism, "slurm_backend": args.slurm_backend}  # fmt: skip
-    failed, summary, logs = 0, [], []
+    failed, data_errors, summary, logs = 0, 0, [], []
     for suite in suites:
         options = RunOptions(
             profile=args.profile, seeds=args.seeds, base_seed=args.base_seed, device=args.device,
@@ -178,6 +178,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             overrides={"datasets": args.dataset} if args.dataset else {},
             executor=args.executor, cluster=cluster,
         )  # fmt: skip
+        folder = results_folder(options, suite)
+        committed = folder / "claims.json"
+        before = {c["id"]: c["verdict"] for c in read_claims(committed)} if committed.exists() else {}
         if args.until_decided:
             from .sequential import run_until_decided
 
@@ -189,23 +192,51 @@ def cmd_run(args: argparse.Namespace) -> int:
             store, tally = run_suite(suite, options)
             judged = write_suite_report(suite, args.profile, args.results_dir)
         shown = [c for c in judged if not args.only or c["id"] in args.only]
-        folder = results_folder(options, suite)
-        print(f"\n{suite.name} / {args.profile}: " + ", ".join(f"{n} {s}" for s, n in tally.items() if n))
-        print(claims_table(shown))
-        print(f"results: {folder}/runs.csv, provenance.json, claims.json, report.md")
+        print(f"\n{suite.name} / {args.profile}: " + ", ".join(f"{n} {s} cells" for s, n in tally.items() if n))
+        if args.only:  # a few claims asked for by name: their rows
+            print(claims_table(shown))
+        data_errors += print_run_summary(folder, shown, before)
         warn_if_dirty(folder)
         failed += tally.get("error", 0)
         verdicts = Counter(c["verdict"] for c in shown)
-        summary.append([f"{suite.name}/{args.profile}", len(shown), *(verdicts.get(v, 0) for v in VERDICTS)])
+        summary.append([f"{suite.name}/{args.profile}", len(shown), *(verdicts.get(v, 0) for v in VERDICTS),
+                        held_back(shown)])  # fmt: skip
         logs.append(folder / LOG_FILE)
     print("\nSummary of verdicts:")
-    print(tabulate(summary, headers=["suite/profile", "claims", *VERDICTS], tablefmt="github"))
+    print(tabulate(summary, headers=["suite/profile", "claims", *VERDICTS, "held back"], tablefmt="github"))
     for log in logs:
         if log.exists():
             print(f"library warnings and messages of the cells: {log}")
     if failed:
         print(f"\n{failed} cell(s) failed; their tracebacks are in runs.csv (status=error). A rerun retries them.")
-    return 1 if failed else 0
+    if data_errors:
+        print(f"\n{data_errors} cell(s) could not read their data (see above for the fix); the other cells are saved.")
+    return 1 if failed or data_errors else 0
+
+
+def print_run_summary(folder: Path, judged: list[dict], before: dict[str, str]) -> int:
+    """What changed against the results that were there, why cells did not run, and what to read next.
+    Returns the number of cells whose data was missing or corrupt."""
+    changed = [
+        (c["id"], before[c["id"]], c["verdict"]) for c in judged if before.get(c["id"], c["verdict"]) != c["verdict"]
+    ]
+    if before:
+        print(f"  against the results that were in {folder}: {len(changed)} verdict(s) changed")
+        for claim_id, old, new in changed[:10]:
+            print(f"    {claim_id}: {old} -> {new}")
+        if len(changed) > 10:
+            print(f"    ... and {len(changed) - 10} more (git diff {folder}/claims.json)")
+    reasons = Counter()
+    data_errors = 0
+    for row in read_runs(folder / "runs.csv", facts=False):
+        if row["status"] == "not_run":
+            reason = row["note"].strip().splitlines()[0] if row["note"].strip() else "no reason recorded"
+            reasons[reason] += 1
+            data_errors += "GPU" not in reason
+    for reason, n in reasons.most_common():
+        print(f"  {n} cell(s) not run: {reason}")
+    print(f"  read next: {folder}/report.md (every claim with its notes), figures/forest.png")
+    return data_errors
 
 
 def warn_if_dirty(*folders: Path) -> int:

@@ -8,7 +8,7 @@ adding a suite touches nothing outside it.
 "Paper": a noisy estimator `better` beats `plain`, `copy` is equivalent to `plain`, and the model
 has exactly 10 parameters. Everything is numpy, so a cell takes microseconds. Environment knobs
 used by the harness tests: TINY_SLEEP (seconds per cell, for kill-and-resume), TINY_FAIL (a
-method that raises).
+method that raises), TINY_MISSING (a method whose data are missing).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from suites.data import DatasetUnavailable
 from suites.harness import Claim, DatasetSpec, Diverged, Experiment, StepCost, Suite, TrainingRecord, family
 
 
@@ -48,6 +49,8 @@ def run_estimate(cell, ctx):
     time.sleep(float(os.environ.get("TINY_SLEEP", "0")))
     if cell.method == os.environ.get("TINY_FAIL"):
         raise RuntimeError(f"{cell.method} was told to fail")
+    if cell.method == os.environ.get("TINY_MISSING"):
+        raise DatasetUnavailable(f"tiny/{cell.method}.csv is missing from the data directory; fix: fetch it")
     if cell.method_kwargs["lr"] > 1:  # far too large a step: the loss blows up
         raise Diverged("loss became inf at step 3", metrics={"steps": 3})
     # The task sets the level, the method its bonus. Noise shared by all methods of a seed makes
