@@ -278,6 +278,11 @@ class Experiment:
     memory_gb: float | None = None
     cost: StepCost | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The cost model serves estimates on the driver; workers never need it, and its probe may
+        # be a closure, which cannot be pickled to a worker process.
+        return {**self.__dict__, "cost": None}
+
     def cells(self, suite: str, base_seed: int) -> list[Cell]:
         names = sorted(self.grid)
         points = [dict(zip(names, values, strict=True)) for values in product(*(self.grid[n] for n in names))]

@@ -83,3 +83,15 @@ def test_every_claim_can_come_out_reproduced_and_not_reproduced(claim):
     assert outside["verdict"] == NOT_REPRODUCED, (kit.effect_outside(claim), outside["measured"], outside["notes"])
     if claim.evidence is not None:
         assert verdict(kit.effect_inside(claim), "cap")["verdict"] == INCONCLUSIVE
+
+
+@pytest.mark.parametrize("name", implemented())
+def test_every_experiment_travels_to_a_worker_process(name):
+    """Executors pickle each experiment to their workers: every profile's experiments must survive it."""
+    import pickle
+
+    suite = get_suite(name)
+    for profile in suite.profiles:
+        for experiment in suite.experiments(profile):
+            copy = pickle.loads(pickle.dumps(experiment))
+            assert copy.name == experiment.name and copy.run is experiment.run and copy.cost is None
