@@ -180,7 +180,7 @@ def _fit_problem(sides=1):
     content = torch.randn(n_users, 4)
     U, V = torch.randn(n_users, 6), torch.randn(n_items, 6)
     users = rng.integers(0, n_users, 200)
-    items = (users % n_items).astype(np.int64)
+    items = (users % 5 + 10).astype(np.int64)  # positives among items 10..14, negatives from `warm`
     model = Heater(HeaterConfig(rank_in=6, user_content_dim=4, hidden=(6,), rank_out=6, n_experts=2))
     fed = []
 
@@ -204,7 +204,7 @@ def test_fit_keeps_the_best_validation_state_and_stops_by_the_rule():
     result = fit(model, inputs, users, items, warm, cfg, validate, rng, Patience(3))
     assert result.best_epoch == 1 and len(result.losses) == 5 and result.valis == [0.1, 0.5, 0.2, 0.3, 0.4]
     seen_items = np.concatenate([f[0] for f in fed])
-    assert set(seen_items) <= set(items) | set(warm)
+    assert set(seen_items) <= set(items) | set(warm) and set(warm) <= set(seen_items)
     assert len(seen_items) == 5 * 200 * (1 + cfg.neg)  # every positive plus 5 negatives, every epoch
     # p = 0.2 of each batch replaced (an inverted p, 1 - p, would replace 0.8 of it)
     assert all(d.shape == (n, 1) and float(d.sum()) == np.floor(0.2 * n) for _, d, n in fed)

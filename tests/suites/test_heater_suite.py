@@ -187,6 +187,27 @@ def test_a_run_is_converged_only_when_bpr_and_its_own_rule_both_fired():
     assert combined(done, capped).stop_reason == "cap"
 
 
+def test_a_cell_on_bpr_vectors_short_of_their_rule_is_not_converged(monkeypatch):
+    import dataclasses
+
+    import suites.heater.experiments as ex
+    from suites.harness.core import Cell
+    from suites.harness.training import TrainingRecord, stop_reason_name
+
+    data = tiny_cold_start("user")
+    U, V = _vectors(data)
+    monkeypatch.setattr(ex, "load_task", lambda *a: data)
+    monkeypatch.setattr(ex, "pretrain", lambda *a: (U, V, TrainingRecord("cap", 2, 2, 2)))
+    done = TrainingRecord("converged", 5, 2, 2)
+    monkeypatch.setattr(ex, "train_neural", lambda *a: (lambda u, i: np.ones((len(u), len(i))), {}, done))
+    settings = dataclasses.replace(PROFILES["smoke"], slice_users=0)
+    ctx = RunContext(profile="smoke", settings=settings, show_progress=False)
+    for method in ("heater", "linmap", "knn"):
+        cell = Cell("heater", "coldstart", "lastfm", method, "{}", 0, TASKS_KW["lastfm"], {"model": method})
+        reason = stop_reason_name(ex.run_coldstart(cell, ctx)["stop_reason"])
+        assert reason == ("converged" if method == "knn" else "cap"), method
+
+
 # --- training, sampling and evaluation wiring --------------------------------------------------------
 
 
