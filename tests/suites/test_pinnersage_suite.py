@@ -113,10 +113,12 @@ def test_claims_are_families_per_population():
 
 
 def test_profiles_change_sizes_not_code_paths():
-    smoke, quick, full = (PROFILES[p] for p in ("smoke", "quick", "full"))
+    smoke, quick, standard, full = (PROFILES[p] for p in ("smoke", "quick", "standard", "full"))
+    assert list(PROFILES) == ["smoke", "quick", "standard", "full"]
     assert smoke.tasks == ("synthetic",)
-    assert set(quick.tasks) == set(full.tasks) == set(TASKS)
-    assert quick.seeds >= 2 and full.synthetic_users > quick.synthetic_users
+    assert set(quick.tasks) == set(standard.tasks) == set(full.tasks) == set(TASKS)
+    assert quick.seeds >= 2 and standard.seeds >= 5
+    assert full.synthetic_users >= standard.synthetic_users > quick.synthetic_users
     with pytest.raises(TypeError):
         type(quick)(**{**vars(quick), "epochs": 3})
 
