@@ -116,6 +116,18 @@ def test_smoke_every_method_returns_aligned_per_user_arrays_and_a_record(smoke_r
     assert smoke_rows[("coldstart", "knn")]["recall@100"] > smoke_rows[("coldstart", "random")]["recall@100"]
 
 
+def test_cost_is_a_measured_time_per_epoch_of_each_cell(smoke_rows):
+    settings = PROFILES["smoke"]
+    ctx = RunContext(profile="smoke", settings=settings, data_dir=os.environ[ENV_VAR], show_progress=False)
+    for experiment in build(settings):
+        cells = {c.method: c for c in experiment.cells("heater", base_seed=0)}
+        assert experiment.cost.steps == settings.epochs
+        heater = experiment.cost.time_step(cells["heater"], ctx)
+        assert 0 < heater < 60
+        if "knn" in cells:  # a closed-form method costs its share of the BPR it starts from, less
+            assert 0 < experiment.cost.time_step(cells["knn"], ctx) < heater
+
+
 # --- every claim can fail (and can pass) ----------------------------------------------------------
 
 
