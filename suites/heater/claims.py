@@ -6,9 +6,15 @@ The test is the paired t on per-user differences: its interval is that of the di
 Recall/NDCG, the quantity the paper reports, and with hundreds to thousands of users the mean is
 close to normal. The issue asked for a paired Wilcoxon; its Hodges-Lehmann interval collapses to
 [0, 0] here, because most users get the same Recall@20 from both methods (mostly zero hits), so it
-cannot say how large an effect is (a first quick run showed it: CiteULike effects "0 [0, 0]"). Paper values are the paper's own effects (Tables 2-3,
-Figure 7): LastFM compares directly (same split, same content); CiteULike uses item TAGS where the
+cannot say how large an effect is (a first quick run showed it: CiteULike effects "0 [0, 0]").
+Paper values are the paper's own effects (Tables 2-3, Figure 7): LastFM compares directly (same split, same content); CiteULike uses item TAGS where the
 paper used item text, so it compares in direction and size only; MovieLens-100K is not in the paper.
+
+Families: `beats` (Heater against every Table 2 baseline the suite runs, KNN included, per dataset
+and metric, Holm over all of them), `rt`/`moe`/`guide` (Table 3's ablations), `p_robust`/`experts`/
+`alpha` (Figure 7's sweeps, experiment `sensitivity`, on CiteULike), `level_paper` (Heater's LastFM
+Recall@20 against the paper's .1451, over seeds), and the measurements `level` and `content`.
+Every claim needs converged runs (`evidence="converged"`): see training.py for the rules.
 """
 
 from __future__ import annotations
