@@ -94,14 +94,14 @@ def build(settings) -> list[Experiment]:
         )  # fmt: skip
     ]
     sweeps = sweep_methods(settings)
-    if settings.sweep_datasets and len(sweeps) > 1:
+    if settings.sweep_datasets and settings.sweep_seeds and len(sweeps) > 1:
         experiments.append(
             Experiment(
                 name="sensitivity",
                 run=run_coldstart,
                 tasks={t: TASKS[t] for t in settings.sweep_datasets},
                 methods=sweeps,
-                seeds=settings.seeds,
+                seeds=settings.sweep_seeds,
                 cost=cost,
             )  # fmt: skip
         )

@@ -20,6 +20,7 @@ class HeaterProfile:
     datasets: tuple[str, ...]  # tasks of Tables 2-3: lastfm, citeulike, movielens-item, movielens-user
     ablations: bool  # run Table 3's ablations (no RT, no MoE, no guide term) beside Table 2's methods
     sweep_datasets: tuple[str, ...]  # tasks of Figure 7's sweeps (experiment `sensitivity`); () = none
+    sweep_seeds: int  # training runs per sweep point (its claims pair users, so runs matter less)
     epochs: int  # cap on epochs of every neural method (the paper trains 100; the rule stops sooner)
     patience: int  # epochs without a better validation Recall sum before the rule stops a run
     min_delta: float  # validation Recall-sum gain that counts as an improvement (absolute)
@@ -55,37 +56,42 @@ PROFILES = {
     # Seconds: a slice of LastFM, every code path (all methods, the sweeps, model selection, both
     # stopping rules). Its caps are too small for any rule to fire: every run records `cap`.
     "smoke": HeaterProfile(
-        seeds=1, datasets=("lastfm",), ablations=True, sweep_datasets=("lastfm",), epochs=2, patience=2,
+        seeds=1, datasets=("lastfm",), ablations=True, sweep_datasets=("lastfm",), sweep_seeds=1, epochs=2, patience=2,
         min_delta=0.0, rank=32, citeulike_rank=32, **PAPER, bpr_epochs=2, bpr_patience=2, bpr_min_delta=1e-3,
         citeulike_content_dim=300, p_sweep=(0.1,), k_sweep=(3,), alpha_sweep=(1e-3,), knn_k=20,
         slice_users=120, slice_items=400,
     ),
     # The paper's two datasets, Table 2's methods trained to their rules, 3 seeds, at width 64 and
-    # CiteULike tags in 64 SVD dimensions. Estimated (CPU time per step measured under load, 8 jobs
-    # on 2 cores; about 14 epochs per run as in the pilot): LastFM 4.4 s/epoch, CiteULike 8.0
-    # s/epoch, so 3 seeds x 2 neural methods x 2 datasets ~ 800 CPU-s, ~7 min with --jobs 2: not the
-    # 3 minutes asked, which converged runs cannot reach here. Table 3 and Figure 7 run at standard.
+    # CiteULike tags in 64 SVD dimensions. Measured for one seed under load (load average 4-8 on 2
+    # cores), CPU time: LastFM BPR + Heater 74 s (BPR stopped at 32 epochs, Heater at 10),
+    # DropoutNet 17 s; CiteULike BPR + Heater 207 s (BPR 24 epochs, Heater 22 at ~8 s each). With
+    # CiteULike's DropoutNet estimated at ~80 s, 3 seeds take ~1,150 CPU-s, ~10 min with --jobs 2:
+    # not the 3 minutes asked, which converged runs cannot reach here. Table 3 and Figure 7 run at
+    # standard.
     "quick": HeaterProfile(
-        seeds=3, datasets=("lastfm", "citeulike"), ablations=False, sweep_datasets=(), rank=64,
+        seeds=3, datasets=("lastfm", "citeulike"), ablations=False, sweep_datasets=(), sweep_seeds=0, rank=64,
         citeulike_rank=64, **PAPER, **RULE, citeulike_content_dim=64, p_sweep=(), k_sweep=(), alpha_sweep=(),
         knn_k=50,
     ),
     # CPU, aimed at <= 90 min wall with --jobs 2: LastFM (the paper's split and content) at the
     # paper's width 200, CiteULike (tags, compared in direction only) at width 64 with 64-d tags,
-    # Tables 2-3 on both, Figure 7's end points on CiteULike (the dataset of the paper's p and alpha
-    # plots), 5 seeds. Estimated from CPU time per step measured under load (8 jobs on 2 cores) and
-    # ~14 epochs per run: LastFM Heater 13.7 s/epoch (190 s/run), DropoutNet 6.8 s/epoch; CiteULike
-    # 8 s/epoch (112 s/run): coldstart 5 x (4 x 190 + 95 + 4 x 112 + 56) = 6,800 CPU-s, sensitivity
-    # 5 x 5 x 112 = 2,800 CPU-s, ~9,600 CPU-s = ~80 min on 2 cores. Not run end to end here.
+    # Tables 2-3 on both with 5 seeds, Figure 7's end points on CiteULike (the dataset of the paper's
+    # p and alpha plots) with 3. Estimated, not run end to end, from CPU time measured under load
+    # (load average 4-8 on 2 cores): LastFM at width 200 13.7 s/epoch (pilot: stopped at epoch 13,
+    # ~190 s/run), its DropoutNet ~95 s/run; CiteULike at width 64 ~185 s/run (quick's pilot, 22
+    # epochs), DropoutNet ~80 s: coldstart 5 x (4 x 190 + 95 + 4 x 185 + 80) = 8,400 CPU-s, BPR
+    # ~200, sensitivity 3 x 5 x 185 = 2,800: ~11,400 CPU-s, ~95 min on 2 cores, a little over the
+    # target (sweep_seeds=2 would give ~85 min); under less load it should be less.
     "standard": HeaterProfile(
-        seeds=5, datasets=("lastfm", "citeulike"), ablations=True, sweep_datasets=("citeulike",), rank=200,
+        seeds=5, datasets=("lastfm", "citeulike"), ablations=True, sweep_datasets=("citeulike",), sweep_seeds=3,
+        rank=200,
         citeulike_rank=64, **PAPER, **RULE, citeulike_content_dim=64, **FIG7, knn_k=50,
     ),
     # The paper's budget (GPU): all four tasks at width 200, 100-epoch cap, every sweep point on
     # the paper's two datasets.
     "full": HeaterProfile(
         seeds=5, datasets=("lastfm", "citeulike", "movielens-item", "movielens-user"), ablations=True,
-        sweep_datasets=("lastfm", "citeulike"), epochs=100, patience=10, min_delta=0.0, rank=200,
+        sweep_datasets=("lastfm", "citeulike"), sweep_seeds=5, epochs=100, patience=10, min_delta=0.0, rank=200,
         citeulike_rank=200, **PAPER, bpr_epochs=200, bpr_patience=5, bpr_min_delta=1e-4,
         citeulike_content_dim=300, p_sweep=(0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9, 1.0),
         k_sweep=(2, 3, 4, 6, 7, 8, 9, 10), alpha_sweep=(5e-6, 1e-5, 2e-5, 5e-5, 2e-4, 5e-4, 1e-3),
