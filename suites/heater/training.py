@@ -52,7 +52,7 @@ def model_rule(s) -> EarlyStopping:
     return EarlyStopping(patience=s.patience, min_delta=s.min_delta, mode="max", cap=s.epochs)
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=16)  # every (task, seed) of a profile: cells come method by method, seed by seed
 def pretrain(data: ColdStart, seed: int, rank: int, s, device: str) -> tuple[np.ndarray, np.ndarray, TrainingRecord]:
     """BPR vectors of a (task, seed), shared by every method of it, and how BPR stopped."""
     torch.manual_seed(seed)
