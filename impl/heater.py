@@ -22,7 +22,9 @@ time, and phi is trained by the guide term alone), n_experts = 1 (one transform,
 tanh scalar as the official graph does with dim = 1), alpha = 0 (no guide term).
 
 `fit` is the official training procedure (momentum SGD, 5 sampled negatives per positive, lr
-decay, model chosen by validation recall) and also trains DropoutNet, which shares the interface.
+decay, model chosen by validation recall; the stopping rule is passed in) and also trains
+DropoutNet, which shares the interface (its targets are the pretrained scores U.V, and both sides
+are dropped: `target` and `FitConfig.sides`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from impl.recsys import Tower, linear, matmul, trunc_normal_
+from impl.recsys import StoppingRule, Tower, linear, matmul, trunc_normal_
 
 
 @dataclass
@@ -133,31 +135,24 @@ class Heater(nn.Module):
 
 @dataclass
 class FitConfig:
-    epochs: int = 100
+    epochs: int = 100  # the paper's budget: the most epochs a run may take (the rule usually stops it sooner)
     lr: float = 0.005
     momentum: float = 0.9
     batch: int = 1024
     neg: int = 5  # sampled negatives per positive
-    p: float = 0.5  # fraction of pairs whose cold-side CF vector is replaced (randomized training)
+    p: float = 0.5  # fraction of the pairs of a batch whose CF vector is replaced (randomized training / dropout)
+    sides: int = 1  # independent indicators per pair: 1 = the cold side (Heater), 2 = user and item (DropoutNet)
     decay_every: int = 2  # LastFM: x0.9 every 2 epochs; CiteULike: x0.8 every 10
     decay: float = 0.9
-    eval_every: int = 1
-    epoch_positives: int = 0  # >0: each epoch draws this many positives afresh (a budget cap); 0 = all
 
 
 @dataclass
 class FitResult:
-    best_epoch: int
+    best_epoch: int  # 0-based epoch of the state kept (the best validation score)
     best_vali: float
-    losses: list[float] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)  # mean training loss per epoch (without the L2 term)
+    valis: list[float] = field(default_factory=list)  # validation score after every epoch
     state: dict | None = None
-
-    @property
-    def still_falling(self) -> bool:
-        """Training loss still fell by more than 1% over the last epoch: the budget cut it short."""
-        if len(self.losses) < 2:
-            return True
-        return self.losses[-1] < 0.99 * self.losses[-2]
 
 
 def drop_indicator(n: int, p: float, rng: np.random.Generator) -> np.ndarray:
@@ -169,49 +164,61 @@ def drop_indicator(n: int, p: float, rng: np.random.Generator) -> np.ndarray:
     return drop
 
 
+def sgd(model: nn.Module, cfg: FitConfig, reg: float) -> torch.optim.SGD:
+    """Momentum SGD whose weight decay 2 reg is exactly the gradient of `reg * model.l2()` (every dense
+    weight and bias; BatchNorm's scale and shift carry none): the same update as the official loss
+    term, without a pass over every parameter to compute it."""
+    decayed = [p for n, p in model.named_parameters() if ".bn." not in n]
+    free = [p for n, p in model.named_parameters() if ".bn." in n]
+    groups = [{"params": decayed, "weight_decay": 2 * reg}, {"params": free, "weight_decay": 0.0}]
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+
+
 def fit(
     model: nn.Module,
-    inputs: Callable[[Tensor, Tensor, Tensor], tuple],
+    inputs: Callable[[np.ndarray, np.ndarray, Tensor], dict],
     users: np.ndarray,
     items: np.ndarray,
     warm_items: np.ndarray,
     cfg: FitConfig,
     validate: Callable[[nn.Module], float],
     rng: np.random.Generator,
+    rule: StoppingRule,
+    target: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     device: str = "cpu",
 ) -> FitResult:
-    """Train on (user, item) positives with sampled negatives; keep the state of the best validation.
+    """Train on (user, item) positives with `neg` sampled warm negatives each, epoch after epoch,
+    until `rule` (fed the validation score after every epoch) says stop or `cfg.epochs` is reached;
+    the model ends in the state of the best validation score, as the official code reports it.
 
     inputs(users, items, drop) -> keyword arguments of model.forward for the batch (the caller
-    knows which side is cold and has content); drop is the (B, 1) randomized-training indicator.
+    knows which side is cold and has content); drop is the (B, cfg.sides) indicator, 1 = replace.
+    target(users, items) -> regression targets; None: 1 for positives and 0 for negatives (Heater).
     validate(model) -> the validation sum of Recall@{20,50,100} (the model is in eval mode).
     """
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+    opt = sgd(model, cfg, model.cfg.reg)
     result = FitResult(best_epoch=-1, best_vali=-math.inf)
     lr = cfg.lr
     for epoch in range(cfg.epochs):
-        pos_u, pos_i = users, items
-        if 0 < cfg.epoch_positives < len(users):
-            pick = rng.choice(len(users), cfg.epoch_positives, replace=False)
-            pos_u, pos_i = users[pick], items[pick]
-        n_pos = len(pos_u)
-        neg_items = rng.choice(warm_items, size=cfg.neg * n_pos, replace=True)
-        all_u = np.concatenate([pos_u, np.tile(pos_u, cfg.neg)])
-        all_i = np.concatenate([pos_i, neg_items])
-        target = np.concatenate([np.ones(n_pos), np.zeros(cfg.neg * n_pos)]).astype(np.float32)
+        n_pos = len(users)
+        all_u = np.concatenate([users, np.tile(users, cfg.neg)])
+        all_i = np.concatenate([items, rng.choice(warm_items, size=cfg.neg * n_pos, replace=True)])
+        if target is None:
+            y_all = np.concatenate([np.ones(n_pos), np.zeros(cfg.neg * n_pos)]).astype(np.float32)
+        else:
+            y_all = np.asarray(target(all_u, all_i), dtype=np.float32)
         order = rng.permutation(len(all_u))
         model.train()
         total = 0.0
         for start in range(0, len(order), cfg.batch):
             idx = order[start : start + cfg.batch]
-            drop = drop_indicator(len(idx), cfg.p, rng)
+            drop = np.concatenate([drop_indicator(len(idx), cfg.p, rng) for _ in range(cfg.sides)], 1)
             u_emb, v_emb, extra = model(**inputs(all_u[idx], all_i[idx], torch.as_tensor(drop, device=device)))
             pred = (u_emb * v_emb).sum(1)
-            y = torch.as_tensor(target[idx], device=device)
-            loss = (pred - y).pow(2).mean() + model.cfg.reg * model.l2() + extra
+            loss = (pred - torch.as_tensor(y_all[idx], device=device)).pow(2).mean() + extra
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {float(loss)} at epoch {epoch}")
-            opt.zero_grad()
+            opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)
@@ -220,13 +227,16 @@ def fit(
             lr *= cfg.decay
             for group in opt.param_groups:
                 group["lr"] = lr
-        if epoch % cfg.eval_every == 0 or epoch == cfg.epochs - 1:
-            model.eval()
-            with torch.no_grad():
-                score = validate(model)
-            if score > result.best_vali:
-                result.best_vali, result.best_epoch = score, epoch
-                result.state = copy.deepcopy(model.state_dict())
+        model.eval()
+        with torch.no_grad():
+            score = validate(model)
+        result.valis.append(score)
+        stop = rule.update(score)
+        if rule.improved:
+            result.best_vali, result.best_epoch = score, epoch
+            result.state = copy.deepcopy(model.state_dict())
+        if stop:
+            break
     if result.state is not None:
         model.load_state_dict(result.state)
     model.eval()

@@ -11,9 +11,11 @@ unit of every recall claim is the user. Users with no relevant candidate are dro
 
 Baselines (each returns user and item vectors, or a score function, for the same evaluation):
 - BPR-MF (Rendle et al. 2009): pretrains the CF vectors that Heater, DropoutNet and LinMap start from.
-- DropoutNet (Volkovs et al. 2017): [CF vector ; content] -> dense + BatchNorm + tanh -> linear;
-  during training the CF vector of a fraction p of the pairs is zeroed ("input dropout"), so the
-  network learns to score from content alone, which is what a cold user or item has.
+- DropoutNet (Volkovs et al. 2017): [CF vector ; content] -> dense + BatchNorm + tanh -> linear
+  per side; trained, as published, to regress the pretrained scores U.V, with the user CF vector of
+  a fraction p of the pairs zeroed and, independently, the item CF vector of another fraction p
+  ("input dropout" on both sides), so the network learns to score from content alone, which is what
+  a cold user or item has (impl/heater.fit with `target` = U.V and `sides` = 2).
 - LinMap: a ridge least-squares map from content to the CF space, fitted on warm entities.
 - content KNN: a cold entity scores as the similarity-weighted interactions of its k nearest warm
   neighbours in content space (cosine).
@@ -22,7 +24,9 @@ Baselines (each returns user and item vectors, or a score function, for the same
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -93,15 +97,32 @@ class BPRConfig:
     dim: int = 200  # the paper's 200-d CF vectors
     lr: float = 0.005  # the paper's BPR learning rate (Adam here: the paper does not name the optimiser)
     reg: float = 0.001  # the paper's BPR L2
-    epochs: int = 20
+    epochs: int = 20  # the most epochs (a `stop` rule usually ends training sooner)
     batch: int = 4096
 
 
+class StoppingRule(Protocol):
+    """A stopping rule (suites.harness.training.EarlyStopping has this shape): `update` once per
+    epoch with the monitored value returns True to stop; `improved` says that epoch set a new best."""
+
+    improved: bool
+
+    def update(self, value: float) -> bool: ...
+
+
 def train_bpr(
-    n_users: int, n_items: int, users: np.ndarray, items: np.ndarray, cfg: BPRConfig, device: str = "cpu"
+    n_users: int,
+    n_items: int,
+    users: np.ndarray,
+    items: np.ndarray,
+    cfg: BPRConfig,
+    device: str = "cpu",
+    stop: StoppingRule | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[float]]:
     """BPR-MF on the training pairs. Returns (U, V, loss per epoch); rows of entities with no
-    training pair are exactly zero (they are cold: the model knows nothing of them)."""
+    training pair are exactly zero (they are cold: the model knows nothing of them). `stop` is fed
+    each epoch's training loss (no held-out pairs exist for a cold-start split's warm side) and ends
+    training when it says so; the vectors returned are the last epoch's."""
     gen = torch.Generator(device="cpu").manual_seed(int(torch.initial_seed()) % (2**31))
     U = nn.Parameter(torch.randn(n_users, cfg.dim, generator=gen).mul_(0.01).to(device))
     V = nn.Parameter(torch.randn(n_items, cfg.dim, generator=gen).mul_(0.01).to(device))
@@ -124,6 +145,10 @@ def train_bpr(
             opt.step()
             total += float(loss.detach()) * len(idx)
         losses.append(total / len(order))
+        if not math.isfinite(losses[-1]):
+            raise FloatingPointError(f"BPR loss became {losses[-1]} at epoch {len(losses) - 1}")
+        if stop is not None and stop.update(losses[-1]):
+            break
     Un, Vn = U.detach().cpu().numpy(), V.detach().cpu().numpy()
     Un[np.setdiff1d(np.arange(n_users), users)] = 0.0
     Vn[np.setdiff1d(np.arange(n_items), items)] = 0.0

@@ -2,35 +2,24 @@
 
 Every cell returns per-user arrays (Recall@20 and NDCG@20, the claims' metrics; the other metrics
 and cut-offs as means) of the TEST users, sorted by user id and restricted to users with at least
-one relevant candidate, so that all methods of a task line up user by user. Neural methods are chosen by validation Recall (sum over K) and
-reported on test. BPR pretraining is shared by every method of a (task, seed) and cached in the
-process.
+one relevant candidate, so that all methods of a task line up user by user. Neural methods are
+trained to the suite's stopping rule and chosen by validation Recall (sum over K), then reported on
+test (training.py). Every cell carries its training record (stop_reason, train_steps, best_step,
+last_improvement); BPR pretraining is shared by every method of a (task, seed), cached in the process.
 """
 
 from __future__ import annotations
 
 import time
-from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 
-from impl.heater import FitConfig, Heater, HeaterConfig, fit
-from impl.recsys import (
-    KS,
-    BPRConfig,
-    DropoutNet,
-    DropoutNetConfig,
-    knn_scores,
-    linmap,
-    popularity,
-    ranking_metrics,
-    standardize,
-    train_bpr,
-)
-from suites.data.recsys import LOADERS, ColdStart, slice_cold_start
-from suites.harness import Diverged, Experiment
+from impl.recsys import knn_scores, linmap, popularity
+from suites.data.recsys import ColdStart
+from suites.harness import Experiment, StepCost
+
+from .training import NOTHING_TO_TRAIN, combined, evaluate, load_task, pretrain, rank_of, time_epoch, train_neural
 
 # Per task: the official optimiser schedule and L2 (LastFM's script for user cold start, CiteULike's
 # for item cold start; MovieLens follows the script of its protocol).
@@ -42,11 +31,14 @@ TASKS = {
 }
 
 NEURAL = {
-    "heater": {"model": "heater"},
-    "heater_p0": {"model": "heater", "p": 0.0},  # no randomized training
-    "heater_k1": {"model": "heater", "n_experts": 1},  # no mixture of experts
-    "heater_alpha0": {"model": "heater", "alpha": 0.0},  # no guide term
-    "dropoutnet": {"model": "dropoutnet"},
+    "heater": {"model": "heater"},  # p = 0.5, K = 5 experts, alpha = 1e-4 (the paper's defaults)
+    "dropoutnet": {"model": "dropoutnet"},  # as published: regresses U.V, drops both sides' CF vectors
+}
+# Table 3's ablations: each removes one mechanism (they are also points of Figure 7's sweeps).
+ABLATIONS = {
+    "heater_p0": {"model": "heater", "p": 0.0},  # no randomized training ("without RT")
+    "heater_k1": {"model": "heater", "n_experts": 1},  # no mixture of experts ("without MoET")
+    "heater_alpha0": {"model": "heater", "alpha": 0.0},  # no guide term ("without SC")
 }
 SHALLOW = {
     "linmap": {"model": "linmap"},
@@ -54,7 +46,7 @@ SHALLOW = {
     "popularity": {"model": "popularity"},
     "random": {"model": "random"},
 }
-
+DEFAULTS = {"p": 0.5, "n_experts": 5, "alpha": 1e-4}
 
 PER_USER = ("recall@20", "ndcg@20")
 
@@ -63,95 +55,57 @@ def p_method(p: float) -> str:
     return f"heater_p{p:g}"
 
 
+def k_method(k: int) -> str:
+    return f"heater_k{k:d}"
+
+
+def alpha_method(alpha: float) -> str:
+    return f"heater_alpha{alpha:g}"
+
+
+def sweep_methods(settings) -> dict[str, dict]:
+    """Figure 7: Heater with one default changed per method (`heater` itself is every sweep's default)."""
+    sweeps = {"heater": NEURAL["heater"]}
+    for name, values, field in ((p_method, settings.p_sweep, "p"), (k_method, settings.k_sweep, "n_experts"),
+                                (alpha_method, settings.alpha_sweep, "alpha")):  # fmt: skip
+        for value in values:
+            if value != DEFAULTS[field]:
+                sweeps.setdefault(name(value), {"model": "heater", field: value})
+    return sweeps
+
+
 def methods(settings) -> dict[str, dict]:
-    sweep = {p_method(p): {"model": "heater", "p": float(p)} for p in settings.p_sweep if p != 0.5}
-    return {**NEURAL, **sweep, **SHALLOW}
+    """Table 2's methods (and Table 3's ablations where the profile runs them)."""
+    return {**NEURAL, **(ABLATIONS if settings.ablations else {}), **SHALLOW}
 
 
 def build(settings) -> list[Experiment]:
-    tasks = {name: TASKS[name] for name in settings.datasets}
-    return [
-        Experiment(name="coldstart", run=run_coldstart, tasks=tasks, methods=methods(settings), seeds=settings.seeds)
+    """`coldstart`: Tables 2-3 on every dataset of the profile; `sensitivity`: Figure 7's sweeps on
+    the profile's sweep datasets (its own `heater` cells, so every sweep point pairs with them)."""
+    cost = StepCost(steps=settings.epochs, time_step=time_epoch)
+    experiments = [
+        Experiment(
+            name="coldstart",
+            run=run_coldstart,
+            tasks={t: TASKS[t] for t in settings.datasets},
+            methods=methods(settings),
+            seeds=settings.seeds,
+            cost=cost,
+        )  # fmt: skip
     ]
-
-
-# ----------------------------------------------------------------------------------------------
-# Data and pretraining (cached: every method of a task reads the same split and the same BPR)
-
-
-@lru_cache(maxsize=4)
-def load_task(dataset: str, data_dir: str | None, content_dim: int, slice_users: int, slice_items: int) -> ColdStart:
-    data = LOADERS[dataset](data_dir, content_dim=content_dim)
-    if slice_users:
-        data = slice_cold_start(data, slice_users, slice_items)
-    return data
-
-
-@lru_cache(maxsize=4)
-def pretrain(data: ColdStart, seed: int, epochs: int, rank: int, device: str):
-    torch.manual_seed(seed)
-    cfg = BPRConfig(dim=rank, epochs=epochs)
-    U, V, losses = train_bpr(data.n_users, data.n_items, data.train[:, 0], data.train[:, 1], cfg, device)
-    return U, V, losses
-
-
-def _tensor(x, device):
-    """Content rows as a torch tensor: sparse when mostly zeros (LastFM's adjacency)."""
-    if sp.issparse(x):
-        x = x.tocsr()
-        crow, col = (torch.as_tensor(a.astype(np.int64)) for a in (x.indptr, x.indices))
-        values = torch.as_tensor(x.data, dtype=torch.float32)
-        return torch.sparse_csr_tensor(crow, col, values, x.shape, check_invariants=False).to(device)
-    return torch.as_tensor(np.asarray(x), dtype=torch.float32, device=device)
-
-
-class Inputs:
-    """Feeds the two-tower models: CF vectors (standardised as the official code: the cold side
-    clipped to +-1, the warm side to +-5) and the cold side's content; a cold entity (all-zero CF
-    row) always reads its content."""
-
-    def __init__(self, data: ColdStart, U: np.ndarray, V: np.ndarray, device: str):
-        self.data, self.device = data, device
-        self.U = torch.as_tensor(standardize(U, 1.0 if data.cold == "user" else 5.0), device=device)
-        self.V = torch.as_tensor(standardize(V, 1.0 if data.cold == "item" else 5.0), device=device)
-        dense = data.content
-        self.content = sp.csr_matrix(dense) if (dense != 0).mean() < 0.1 else dense
-        self.content_dim = dense.shape[1]
-
-    def _content(self, ids):
-        return _tensor(self.content[ids], self.device)
-
-    def __call__(self, users, items, drop):
-        u, v = torch.as_tensor(users, device=self.device), torch.as_tensor(items, device=self.device)
-        kw = {"u_pref": self.U[u], "v_pref": self.V[v]}
-        if self.data.cold == "user":
-            kw.update(u_content=self._content(users), u_drop=drop)
-        else:
-            kw.update(v_content=self._content(items), v_drop=drop)
-        return kw
-
-    def embed(self, model, users, items):
-        """Embeddings for evaluation; the indicator is 1 exactly for the cold (all-zero) rows."""
-        kw = self(users, items, None)
-        key = "u" if self.data.cold == "user" else "v"
-        kw[f"{key}_drop"] = (kw[f"{key}_pref"].abs().sum(1, keepdim=True) == 0).float()
-        u = model.user_embedding(kw["u_pref"], kw.get("u_content"), kw.get("u_drop"))
-        v = model.item_embedding(kw["v_pref"], kw.get("v_content"), kw.get("v_drop"))
-        return u, v
-
-
-def evaluate(scores_fn, data: ColdStart, split: str, device: str) -> dict[str, np.ndarray]:
-    users, items, rel = data.eval_split(split)
-    scores = scores_fn(users, items)
-    return ranking_metrics(torch.as_tensor(scores, device=device), torch.as_tensor(rel, device=device))
-
-
-def vali_score(metrics) -> float:
-    return float(sum(metrics[f"recall@{k}"].mean() for k in KS))
-
-
-# ----------------------------------------------------------------------------------------------
-# The run function
+    sweeps = sweep_methods(settings)
+    if settings.sweep_datasets and settings.sweep_seeds and len(sweeps) > 1:
+        experiments.append(
+            Experiment(
+                name="sensitivity",
+                run=run_coldstart,
+                tasks={t: TASKS[t] for t in settings.sweep_datasets},
+                methods=sweeps,
+                seeds=settings.sweep_seeds,
+                cost=cost,
+            )  # fmt: skip
+        )
+    return experiments
 
 
 def run_coldstart(cell, ctx):
@@ -159,64 +113,28 @@ def run_coldstart(cell, ctx):
     task, method = cell.task_kwargs, cell.method_kwargs
     data = load_task(task["dataset"], ctx.data_dir, s.citeulike_content_dim, s.slice_users, s.slice_items)
     device = ctx.device
-    U, V, bpr_losses = pretrain(data, cell.seed, s.bpr_epochs, s.rank, device)
+    U, V, bpr = pretrain(data, cell.seed, rank_of(s, task["dataset"]), s, device)
     start = time.perf_counter()
     extra = {}
     if method["model"] in ("heater", "dropoutnet"):
-        scores_fn, extra = _train_neural(data, U, V, task, method, s, cell.seed, device)
+        scores_fn, extra, own = train_neural(data, U, V, task, method, s, cell.seed, device)
+        record = combined(bpr, own)
     else:
         scores_fn = _shallow(data, U, V, method["model"], s, cell.seed)
+        record = bpr if method["model"] == "linmap" else NOTHING_TO_TRAIN
     seconds = time.perf_counter() - start
     out = evaluate(scores_fn, data, "test", device)
     # Per-user arrays where a claim pairs users (@20); the other cut-offs as means (figures, tables).
     row = {k: (v if k in PER_USER else float(v.mean())) for k, v in out.items()}
     row.update(extra)
+    row.update(record.metrics())
     row.update({"train_seconds": seconds, "test_users": float(len(out["recall@20"])),
-                "bpr_loss_still_falling": float(len(bpr_losses) < 2 or bpr_losses[-1] < 0.99 * bpr_losses[-2])})  # fmt: skip
+                "bpr_stop_reason": bpr.metrics()["stop_reason"], "bpr_epochs": float(bpr.train_steps)})  # fmt: skip
     return row
 
 
-def _train_neural(data, U, V, task, method, s, seed, device):
-    inputs = Inputs(data, U, V, device)
-    side = {"user_content_dim": inputs.content_dim} if data.cold == "user" else {"item_content_dim": inputs.content_dim}
-    if method["model"] == "heater":
-        cfg = HeaterConfig(
-            **side, rank_in=s.rank, hidden=(s.rank,), rank_out=s.rank, reg=task["reg"],
-            alpha=method.get("alpha", 1e-4), n_experts=method.get("n_experts", 5),
-        )  # fmt: skip
-        model = Heater(cfg).to(device)
-    else:
-        model = DropoutNet(
-            DropoutNetConfig(**side, rank_in=s.rank, hidden=(s.rank,), rank_out=s.rank, reg=task["reg"])
-        ).to(device)
-    fit_cfg = FitConfig(
-        epochs=s.epochs, lr=s.lr, batch=s.batch, neg=s.neg, p=method.get("p", 0.5), epoch_positives=s.epoch_positives,
-        decay_every=task["decay_every"], decay=task["decay"],
-    )  # fmt: skip
-
-    def scores(model_, users, items):
-        u_emb, v_emb = inputs.embed(model_, users, items)
-        return u_emb @ v_emb.t()
-
-    def validate(model_):  # fit calls it under no_grad
-        return vali_score(evaluate(lambda u, i: scores(model_, u, i), data, "vali", device))
-
-    try:
-        result = fit(model, inputs, data.train[:, 0], data.train[:, 1], data.warm_items, fit_cfg, validate,
-                     np.random.default_rng(seed), device)  # fmt: skip
-    except FloatingPointError as exc:
-        raise Diverged(str(exc)) from exc
-    extra = {"best_epoch": float(result.best_epoch), "vali_recall_sum": result.best_vali,
-             "final_train_loss": result.losses[-1], "loss_still_falling": float(result.still_falling)}  # fmt: skip
-    return (lambda u, i: _no_grad(scores, model, u, i)), extra
-
-
-def _no_grad(fn, *args):
-    with torch.no_grad():
-        return fn(*args)
-
-
 def _shallow(data: ColdStart, U, V, model: str, s, seed: int):
+    """Score functions of the closed-form and memory-based baselines."""
     train = data.train
     if model == "random":
         rng = np.random.default_rng(seed)

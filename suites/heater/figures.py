@@ -1,4 +1,4 @@
-"""Figures of the Heater suite: Recall@K per method (one panel per task) and the p sweep."""
+"""Figures of the Heater suite: Recall@K per method (one panel per task) and Figure 7's sweeps."""
 
 from __future__ import annotations
 
@@ -43,19 +43,36 @@ def recall_curves(frame: pd.DataFrame, path: Path) -> Path | None:
     return save_png(fig, path)
 
 
-def p_sweep(frame: pd.DataFrame, path: Path) -> Path | None:
-    rows = _ok(frame)
-    rows = rows[(rows["metric"] == "ndcg@20") & rows["method"].str.match(r"^heater(_p[0-9.]+)?$")]
-    if rows.empty:
+SWEEPS = (  # (panel, method prefix, the default's value, axis label): Figure 7's three sweeps
+    ("p", "heater_p", 0.5, "p (fraction of pairs whose CF vector is replaced)"),
+    ("k", "heater_k", 5.0, "number of experts K"),
+    ("alpha", "heater_alpha", 1e-4, "alpha (guide-term weight)"),
+)
+
+
+def sweeps(frame: pd.DataFrame, path: Path) -> Path | None:
+    """NDCG@20 against each swept setting, per task: the `sensitivity` points and Table 3's ablation
+    ends (p 0, K 1, alpha 0 from `coldstart`), with the default (`heater`) at its own value."""
+    rows = frame[frame["experiment"].isin(["coldstart", "sensitivity"]) & (frame["status"] == "ok")].copy()
+    rows["value"] = pd.to_numeric(rows["value"], errors="coerce")
+    rows = rows[rows["metric"] == "ndcg@20"]
+    if rows.empty or not rows["method"].str.match(r"^heater_(p|k|alpha)[0-9.e-]+$").any():
         return None
-    rows = rows.assign(p=rows["method"].map(lambda m: 0.5 if m == "heater" else float(m.removeprefix("heater_p"))))
-    fig, ax = plt.subplots(figsize=(5, 3.4))
-    for task, t in rows.groupby("task"):
-        curve = t.groupby("p")["value"].mean().sort_index()
-        ax.plot(curve.index, curve.values, marker="o", label=task)
-    ax.set_xlabel("p (fraction of pairs whose CF vector is replaced)")
-    ax.set_ylabel("NDCG@20 (test)")
-    ax.legend(fontsize=7)
+    fig, axes = plt.subplots(1, len(SWEEPS), figsize=(4.2 * len(SWEEPS), 3.4), squeeze=False)
+    for ax, (name, prefix, default, label) in zip(axes[0], SWEEPS, strict=True):
+        for task, t in rows.groupby("task"):
+            points = {default: t[t["method"] == "heater"]["value"].mean()}
+            for method, m in t[t["method"].str.match(rf"^{prefix}[0-9.e-]+$")].groupby("method"):
+                points[float(method.removeprefix(prefix))] = m["value"].mean()
+            if len(points) > 1:
+                xs = sorted(points)
+                ax.plot(xs, [points[x] for x in xs], marker="o", label=task)
+        if name == "alpha":
+            ax.set_xscale("symlog", linthresh=1e-5)
+        ax.set_xlabel(label)
+        ax.set_title(f"Figure 7: {name}")
+    axes[0][0].set_ylabel("NDCG@20 (test, mean over seeds)")
+    axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
     return save_png(fig, path)
 
@@ -63,5 +80,5 @@ def p_sweep(frame: pd.DataFrame, path: Path) -> Path | None:
 def figures(frame: pd.DataFrame, judged_claims, folder: Path) -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    made = [recall_curves(frame, folder / "recall_at_k.png"), p_sweep(frame, folder / "p_sweep.png")]
+    made = [recall_curves(frame, folder / "recall_at_k.png"), sweeps(frame, folder / "sweeps.png")]
     return [p for p in made if p is not None]

@@ -17,6 +17,7 @@ import numpy as np
 from impl import pinnersage as ps
 from impl.item2vec import Item2VecConfig
 from suites.harness import Experiment
+from suites.harness.training import TrainingRecord
 
 from .data import Users, movielens_users, synthetic_users
 
@@ -71,9 +72,12 @@ def embeddings(users: Users, method_kwargs: dict, alpha: float, seed: int, progr
 
 def _provenance(users: Users) -> dict:
     info = {"n_users": float(len(users.targets)), "synthetic": float(users.info.get("synthetic", False))}
-    if users.info.get("item2vec_losses"):  # a trained learner (sgns): flag a budget that ended too soon
-        info["item2vec_still_falling"] = float(users.info["item2vec_still_falling"])
-        info["item2vec_final_loss"] = float(users.info["item2vec_losses"][-1])
+    losses = users.info.get("item2vec_losses")
+    if losses:  # a trained learner (sgns, not the default): its record, by its rule (impl/item2vec.py:
+        # the last epoch's relative loss drop below `tol`), `cap` when its epochs ran out first
+        reason = "cap" if users.info["item2vec_still_falling"] else "converged"
+        info.update(TrainingRecord(reason, len(losses), len(losses), len(losses)).metrics())
+        info["item2vec_final_loss"] = float(losses[-1])
     return info
 
 

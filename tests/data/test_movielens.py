@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from suites.data import DatasetUnavailable, is_available
+from suites.data import ENV_VAR, DatasetUnavailable, is_available
 from suites.data.movielens import load_movielens
 
-DATA = "/work/shared/data"
+DATA = os.environ.get(ENV_VAR)  # the data directory setting, as every loader reads it
 needs_ml = pytest.mark.skipif(
-    not is_available("movielens-100k/ml-100k.inter", DATA), reason="MovieLens 100K not in data dir"
+    not DATA or not is_available("movielens-100k/ml-100k.inter", DATA), reason=f"MovieLens 100K not in ${ENV_VAR}"
 )
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from impl.heater import FitConfig, Heater, HeaterConfig, drop_indicator, fit
+from impl.heater import FitConfig, Heater, HeaterConfig, drop_indicator, fit, sgd
 
 EPS = 1e-3  # tf.contrib.layers.batch_norm's default epsilon
 
@@ -161,37 +161,96 @@ def test_guide_term_is_a_sum_over_the_batch():
     np.testing.assert_allclose(float(extra), 0.3 * ((phi - Uin) ** 2).sum(), rtol=1e-10)
 
 
-def test_fit_keeps_the_best_validation_state_and_flags_a_falling_loss():
+class Patience:
+    """A minimal stopping rule (the suites pass suites.harness.training.EarlyStopping): max mode."""
+
+    def __init__(self, patience):
+        self.patience, self.best, self.since, self.improved = patience, -np.inf, 0, False
+
+    def update(self, value):
+        self.improved = value > self.best
+        self.best, self.since = (value, 0) if self.improved else (self.best, self.since + 1)
+        return self.since >= self.patience
+
+
+def _fit_problem(sides=1):
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     n_users, n_items = 30, 20
     content = torch.randn(n_users, 4)
-    U = torch.randn(n_users, 6)
-    V = torch.randn(n_items, 6)
+    U, V = torch.randn(n_users, 6), torch.randn(n_items, 6)
     users = rng.integers(0, n_users, 200)
-    items = (users % n_items).astype(np.int64)
+    items = (users % 5 + 10).astype(np.int64)  # positives among items 10..14, negatives from `warm`
     model = Heater(HeaterConfig(rank_in=6, user_content_dim=4, hidden=(6,), rank_out=6, n_experts=2))
-
     fed = []
 
     def inputs(u, i, drop):
-        fed.append((np.asarray(i), float(drop.sum()), len(i)))
-        return {"u_pref": U[u], "v_pref": V[i], "u_content": content[u], "u_drop": drop}
+        fed.append((np.asarray(i), drop.clone(), len(i)))
+        return {"u_pref": U[u], "v_pref": V[i], "u_content": content[u], "u_drop": drop[:, :1]}
 
+    return model, inputs, users, items, fed, rng
+
+
+def test_fit_keeps_the_best_validation_state_and_stops_by_the_rule():
+    model, inputs, users, items, fed, rng = _fit_problem()
     seen = []
 
     def validate(m):
         seen.append({k: v.clone() for k, v in m.state_dict().items()})
-        return [0.1, 0.5, 0.2][len(seen) - 1]
+        return [0.1, 0.5, 0.2, 0.3, 0.4, 0.9][len(seen) - 1]
 
-    cfg = FitConfig(epochs=3, batch=64, lr=0.05)
+    cfg = FitConfig(epochs=6, batch=64, lr=0.05, p=0.2)
     warm = np.arange(3)  # negatives come from the warm items only
-    result = fit(model, inputs, users, items, warm, cfg, validate, rng)
-    assert result.best_epoch == 1 and len(result.losses) == 3
+    result = fit(model, inputs, users, items, warm, cfg, validate, rng, Patience(3))
+    assert result.best_epoch == 1 and len(result.losses) == 5 and result.valis == [0.1, 0.5, 0.2, 0.3, 0.4]
     seen_items = np.concatenate([f[0] for f in fed])
-    assert set(seen_items) <= set(items) | set(warm)
-    assert len(seen_items) == 3 * 200 * (1 + cfg.neg)  # every positive plus 5 negatives, every epoch
-    assert all(d == np.floor(0.5 * n) for _, d, n in fed)  # p = 0.5 of each batch replaced
+    assert set(seen_items) <= set(items) | set(warm) and set(warm) <= set(seen_items)
+    assert len(seen_items) == 5 * 200 * (1 + cfg.neg)  # every positive plus 5 negatives, every epoch
+    # p = 0.2 of each batch replaced (an inverted p, 1 - p, would replace 0.8 of it)
+    assert all(d.shape == (n, 1) and float(d.sum()) == np.floor(0.2 * n) for _, d, n in fed)
     for k, v in model.state_dict().items():
         torch.testing.assert_close(v, seen[1][k])
-    assert isinstance(result.still_falling, bool)
+
+
+def test_fit_draws_independent_indicators_per_side_and_regresses_given_targets():
+    model, inputs, users, items, fed, rng = _fit_problem()
+    asked = []
+
+    def target(u, i):
+        asked.append((u.copy(), i.copy()))
+        return np.full(len(u), 3.0)
+
+    cfg = FitConfig(epochs=1, batch=64, lr=0.01, p=0.3, sides=2)
+    fit(model, inputs, users, items, np.arange(20), cfg, lambda m: 0.0, rng, Patience(5), target=target)
+    assert all(d.shape == (n, 2) and (d.sum(0) == np.floor(0.3 * n)).all() for _, d, n in fed)
+    assert any(not torch.equal(d[:, 0], d[:, 1]) for _, d, _ in fed)  # two draws, not one copied
+    (u, i), fed_items = asked[0], np.concatenate([f[0] for f in fed])
+    assert len(u) == len(fed_items) == 200 * 6 and sorted(i) == sorted(fed_items)
+
+
+def test_weight_decay_is_the_official_l2_term_and_the_lr_decays_on_schedule(monkeypatch):
+    # one step of sgd() (weight decay 2 reg, BatchNorm free) equals plain momentum SGD on loss + reg * l2()
+    model = _model().train()
+    twin = _model().train()
+    batch = _batch()
+    t = lambda a: torch.tensor(a, dtype=torch.float64)  # noqa: E731
+    cfg = FitConfig(lr=0.1)
+    for m, opt, with_l2 in ((model, sgd(model, cfg, model.cfg.reg), False),
+                            (twin, torch.optim.SGD(twin.parameters(), lr=0.1, momentum=0.9), True)):  # fmt: skip
+        for _ in range(2):
+            u, v, extra = m(u_pref=t(batch[0]), v_pref=t(batch[1]), u_content=t(batch[2]), u_drop=t(batch[3]))
+            loss = ((u * v).sum(1) - t(batch[4])).pow(2).mean() + extra + (m.cfg.reg * m.l2() if with_l2 else 0)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    for (name, a), b in zip(model.named_parameters(), twin.parameters(), strict=True):
+        torch.testing.assert_close(a, b, msg=name)
+    # lr: x decay after every `decay_every` epochs
+    rates = []
+    real_step = torch.optim.SGD.step
+    monkeypatch.setattr(torch.optim.SGD, "step", lambda self, *a, **k: rates.append(self.param_groups[0]["lr"])
+                        or real_step(self, *a, **k))  # fmt: skip
+    m, inputs, users, items, _, rng = _fit_problem()
+    cfg = FitConfig(epochs=5, batch=1200, lr=0.01, decay_every=2, decay=0.5)
+    fit(m, inputs, users, items, np.arange(20), cfg, lambda _: 0.0, rng, Patience(10))
+    assert rates == pytest.approx([0.01, 0.01, 0.005, 0.005, 0.0025])

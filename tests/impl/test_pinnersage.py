@@ -93,6 +93,7 @@ def test_pinnersage_serves_top_k_medoids_and_sampling_is_seeded():
     emb = ps.pinnersage(P, T, 6.0, ps.PinnerSageConfig(alpha=1.0, lam=0.0, n_embeddings=2))
     assert emb.n_clusters == 3
     assert emb.members.tolist() == [3, 0]  # the 3-action cluster's middle item, then the first cluster
+    np.testing.assert_allclose(emb.vectors, P[emb.members], rtol=1e-6)  # served = the medoids reported
     np.testing.assert_allclose(emb.importance, [3.0, 2.0])
     cfg = ps.PinnerSageConfig(alpha=1.0, lam=0.0, n_embeddings=1, select="sample")
     draws = [int(ps.pinnersage(P, T, 6.0, cfg, np.random.default_rng(s)).members[0]) for s in range(300)]

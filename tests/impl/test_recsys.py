@@ -130,3 +130,22 @@ def test_dropoutnet_dropped_rows_ignore_the_cf_vector_and_param_count():
     # sparse content gives the same answer as dense content
     torch.testing.assert_close(net.user_embedding(torch.zeros(3, 4), c.to_sparse(), drop), a)
     torch.testing.assert_close(net.user_embedding(torch.zeros(3, 4), c.to_sparse_csr(), drop), a)
+
+
+def test_bpr_stops_when_its_rule_says_so():
+    class StopAfter:
+        improved = True
+
+        def __init__(self, n):
+            self.n, self.seen = n, []
+
+        def update(self, value):
+            self.seen.append(value)
+            return len(self.seen) >= self.n
+
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(0, 20, 300), rng.integers(0, 15, 300)
+    rule = StopAfter(3)
+    torch.manual_seed(0)
+    _, _, losses = train_bpr(20, 15, users, items, BPRConfig(dim=4, epochs=50, batch=64), stop=rule)
+    assert len(losses) == 3 and rule.seen == losses

@@ -4,12 +4,13 @@ and the smoke profile runs end to end (synthetic users only)."""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from suites.data import is_available
+from suites.data import ENV_VAR, is_available
 from suites.harness.judge import NOT_REPRODUCED, NOT_RUN, PARTIAL, REPRODUCED, ClaimData, judge
 from suites.harness.report import write_suite_report
 from suites.harness.runner import RunOptions, run_suite
@@ -18,8 +19,10 @@ from suites.pinnersage.claims import CLAIMS, TASKS, Lift
 from suites.pinnersage.data import DAY, movielens_users
 from suites.pinnersage.profiles import PROFILES
 
-DATA = "/work/shared/data"
-needs_ml = pytest.mark.skipif(not is_available("movielens-100k/ml-100k.inter", DATA), reason="no MovieLens here")
+DATA = os.environ.get(ENV_VAR)  # the data directory setting, as every loader reads it
+needs_ml = pytest.mark.skipif(
+    not DATA or not is_available("movielens-100k/ml-100k.inter", DATA), reason=f"no MovieLens in ${ENV_VAR}"
+)
 
 
 def _params(filters: dict) -> str:
@@ -110,10 +113,12 @@ def test_claims_are_families_per_population():
 
 
 def test_profiles_change_sizes_not_code_paths():
-    smoke, quick, full = (PROFILES[p] for p in ("smoke", "quick", "full"))
+    smoke, quick, standard, full = (PROFILES[p] for p in ("smoke", "quick", "standard", "full"))
+    assert list(PROFILES) == ["smoke", "quick", "standard", "full"]
     assert smoke.tasks == ("synthetic",)
-    assert set(quick.tasks) == set(full.tasks) == set(TASKS)
-    assert quick.seeds >= 2 and full.synthetic_users > quick.synthetic_users
+    assert set(quick.tasks) == set(standard.tasks) == set(full.tasks) == set(TASKS)
+    assert quick.seeds >= 2 and standard.seeds >= 5
+    assert full.synthetic_users >= standard.synthetic_users > quick.synthetic_users
     with pytest.raises(TypeError):
         type(quick)(**{**vars(quick), "epochs": 3})
 
@@ -134,10 +139,48 @@ def test_movielens_global_cut_does_not_leak():
     assert np.all(users.item_emb[rows] == 0)
     for (items, times, t_now), targets, u in zip(users.histories, users.targets, users.user_ids, strict=True):
         assert t_now == cut / DAY and np.all(times < t_now)
-        mine = inter[inter["user_id"] == u].sort_values(["timestamp", "item_id"], kind="stable")
+        mine = inter[inter["user_id"] == u]
         assert sorted(item_ids[items]) == sorted(mine[mine["timestamp"] < cut]["item_id"])
-        assert list(item_ids[targets]) == list(mine[mine["timestamp"] >= cut]["item_id"].head(10))  # the next 10
+        after = mine[mine["timestamp"] >= cut].set_index("item_id")["timestamp"]
+        # the next 10: their times are the 10 earliest after the cut (ties within a second shuffled)
+        assert sorted(after.loc[item_ids[targets]]) == sorted(after)[:10]
     assert len(users.targets) == 130  # users with >= 5 actions before the cut and >= 1 after
+
+
+@needs_ml
+def test_movielens_lastn_targets_never_share_a_second_with_the_history():
+    from impl.item2vec import Item2VecConfig
+    from suites.data.movielens import load_movielens
+
+    inter, _, _ = load_movielens(DATA)
+    item_ids = np.sort(inter["item_id"].unique())
+    runs = [movielens_users(DATA, n_targets=10, protocol="per_user", item2vec=Item2VecConfig(dim=8), seed=s)
+            for s in (0, 1)]  # fmt: skip
+    for users in runs:
+        assert len(users.targets) == 943
+        for (_, times, t_now), targets, u in zip(users.histories, users.targets, users.user_ids, strict=True):
+            assert np.all(times < t_now)  # strictly before the first target's second
+            mine = inter[inter["user_id"] == u].set_index("item_id")["timestamp"]
+            assert (mine.loc[item_ids[targets]] / DAY >= t_now).all() and len(targets) == 10
+    # within-second order is a seeded shuffle, not the item id: another seed picks other targets
+    assert any(set(a) != set(b) for a, b in zip(runs[0].targets, runs[1].targets, strict=True))
+
+
+def test_the_served_embeddings_are_actual_items_the_medoids():
+    from impl import pinnersage as ps
+    from suites.pinnersage.data import synthetic_users
+    from suites.pinnersage.experiments import embeddings
+
+    users = synthetic_users(40, seed=3)
+    vectors = embeddings(users, {}, 1.5, seed=0, progress=False)
+    centroid = embeddings(users, {"representative": "centroid"}, 1.5, seed=0, progress=False)
+    for (items, times, t_now), mine in zip(users.histories, vectors, strict=True):
+        P = users.item_emb[items]
+        emb = ps.pinnersage(P, times, t_now, ps.PinnerSageConfig(alpha=1.5))
+        np.testing.assert_array_equal(mine, P[emb.members])  # every vector is a history item: its medoid
+        medoid_of = ps.medoids(P.astype(np.float64), emb.labels)
+        np.testing.assert_array_equal(medoid_of[emb.labels[emb.members]], emb.members)
+    assert any(not np.allclose(a, b) for a, b in zip(vectors, centroid, strict=True))
 
 
 @pytest.mark.slow
