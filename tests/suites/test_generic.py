@@ -37,8 +37,10 @@ def test_every_method_runs_on_smoke(suite, experiment, cell):
 
 @pytest.mark.parametrize("name", implemented())
 def test_claims_reference_experiments_that_exist(name):
+    """Every claim's experiment is built at the paper-scale profiles (standard, full); a smaller
+    profile may leave an experiment out, and its claims then say `not run` with that reason."""
     suite = get_suite(name)
-    for profile in suite.profiles:
+    for profile in [p for p in ("standard", "full") if p in suite.profiles]:
         experiments = {e.name for e in suite.experiments(profile)}
         for claim in suite.claims:
             assert claim.experiment in experiments, f"{claim.id}: no experiment {claim.experiment!r} in {profile}"
