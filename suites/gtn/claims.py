@@ -144,7 +144,9 @@ GATE = (
         id="gtn.gate.adapts",
         statement="The gate adapts to the data: training moves its weights away from an even split",
         source="Section 4.3", experiment="main", metric="gate_shift", treatment={"method": "gtn"},
-        test="ttest", direction="greater", margin=0.05, unit=("task",),
+        # A measurement: random drift also moves an untrained gate away from an even split, and no
+        # control trained for the same steps without learning the gate is run, so it cannot fail.
+        test="ttest", direction="measurement", unit=("task",),
         paper_value_text=f"AUSLAN mean gate (step {PAPER_GATE_AUSLAN[0]}, channel {PAPER_GATE_AUSLAN[1]})",
         protocol="control: the same model's gate at initialisation; effect per dataset = |g_step - 0.5| after "
         "training minus |g_step - 0.5| at initialisation (test-set means, averaged over seeds); t over datasets; "

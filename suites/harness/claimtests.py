@@ -378,6 +378,7 @@ class SpreadAcrossTasks(Resampled):
         return 1.0 if self.single else super().p_floor
 
 
+@register_test("lift")  # the ratio of the two sides' means, over elements (it allows elements at 0)
 class HierarchicalBootstrap(Resampled, _OnScale):
     """Claims over elements (users, examples): training runs, then elements within each run.
 

@@ -10,12 +10,7 @@ paper's reference is its own lift ratio, e.g. PinnerSage 1.88 / decay average 1.
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
-
-from suites.harness import Claim, family, register_test
-from suites.harness.judge import ClaimData, Test
+from suites.harness import Claim, family
 
 TASKS = ("movielens", "movielens_lastn", "synthetic")
 TASK_TEXT = {
@@ -30,48 +25,6 @@ PAPER_RECALL_LIFT = {"decay": 0.14, "pinnersage_sample1": 0.18, "pinnersage": 0.
 
 def paper_ratio(treatment: str, baseline: str) -> float:
     return (1 + PAPER_RECALL_LIFT.get(treatment, 0.0)) / (1 + PAPER_RECALL_LIFT.get(baseline, 0.0))
-
-
-@register_test("lift")
-class Lift(Test):
-    """Ratio of mean treatment to mean baseline over paired units (users), with a percentile bootstrap
-    that resamples users (pairs kept together). Unlike a mean of per-user log ratios it allows users
-    whose recall is 0, which most users are for any single method."""
-
-    RESAMPLES = 4999
-
-    def __init__(self, claim: Claim, data: ClaimData) -> None:
-        super().__init__(claim, data)
-        if data.baseline is None:
-            raise ValueError("a lift compares a treatment with a baseline")
-        t, b = data.treatment.to_numpy(float), data.baseline.to_numpy(float)
-        if t.size < 2:
-            raise ValueError(f"a lift needs at least 2 units, got {t.size}")
-        if b.mean() <= 0:
-            raise ValueError("the baseline's mean is 0: a lift over it is undefined")
-        self.effect = float(t.mean() / b.mean())
-        idx = np.random.default_rng(0).integers(0, t.size, size=(self.RESAMPLES, t.size))
-        tm, bm = t[idx].mean(1), b[idx].mean(1)
-        with np.errstate(divide="ignore"):
-            self.logs = np.where(bm > 0, np.log(np.maximum(tm, 1e-300)) - np.log(np.maximum(bm, 1e-300)), math.inf)
-        finite = self.logs[np.isfinite(self.logs)]
-        self.sd = float(np.std(finite) * math.sqrt(t.size)) if finite.size > 1 else math.nan
-        self.p_floor = 1.0 / (self.RESAMPLES + 1)
-        self.name = "lift (ratio of means), paired bootstrap over users"
-
-    def scale(self, value: float) -> float:
-        return math.log(value) if value > 0 else -math.inf
-
-    def interval(self, level: float) -> tuple[float, float]:
-        # no interpolation: resamples whose baseline mean is 0 have an infinite lift
-        low, high = np.quantile(self.logs, [0.5 - level / 2, 0.5 + level / 2], method="inverted_cdf")
-        return float(np.exp(low)), float(np.exp(high))
-
-    def p_greater(self, bound: float) -> float:
-        return float((1 + np.sum(self.logs <= self.scale(bound))) / (self.RESAMPLES + 1))
-
-    def p_less(self, bound: float) -> float:
-        return float((1 + np.sum(self.logs >= self.scale(bound))) / (self.RESAMPLES + 1))
 
 
 def _size(ratio: float) -> tuple[float, float]:
@@ -136,12 +89,12 @@ def task_claims(task: str) -> tuple[Claim, ...]:
             False, direction="noninferior", margin=0.05),
     ])  # fmt: skip
     linkage = family(base.variant(family=f"pinnersage.{task}.linkage"), [
-        _vs(task, "linkage", "pinnersage", "kmeans", "Ward beats k-means (k=5)", False),
-        _vs(task, "linkage", "pinnersage", "complete", "Ward beats complete linkage", False),
+        _vs(task, "linkage", "pinnersage", "kmeans", "Ward beats k-means (k=5)", True),
+        _vs(task, "linkage", "pinnersage", "complete", "Ward beats complete linkage", True),
     ])  # fmt: skip
     decay = family(base.variant(family=f"pinnersage.{task}.lambda"), [
-        _vs(task, "lambda", "pinnersage", "lambda_0", "lambda=0.01 beats pure frequency (lambda=0)", False),
-        _vs(task, "lambda", "pinnersage", "lambda_0.1", "lambda=0.01 beats heavy recency (lambda=0.1)", False),
+        _vs(task, "lambda", "pinnersage", "lambda_0", "lambda=0.01 beats pure frequency (lambda=0)", True),
+        _vs(task, "lambda", "pinnersage", "lambda_0.1", "lambda=0.01 beats heavy recency (lambda=0.1)", True),
     ])  # fmt: skip
     n_emb = base.variant(experiment="n_embeddings", source="Figure 7")
     count = family(n_emb.variant(family=f"pinnersage.{task}.count"), [
@@ -158,11 +111,12 @@ def task_claims(task: str) -> tuple[Claim, ...]:
     hnsw = family(ann.variant(family=f"pinnersage.{task}.hnsw"), [
         dict(id=f"pinnersage.{task}.hnsw.recall", statement="HNSW keeps the recall of exact search (within 0.01)",
              treatment={"method": "hnsw", "task": task}, baseline={"method": "exact", "task": task},
-             test="bootstrap", effect="difference", direction="noninferior", margin=0.01,
+             test="bootstrap", effect="difference", direction="measurement",
              paper_value_text="not reported (HNSW used in production)",
              protocol=f"{TASK_TEXT[task]}; HNSW (M=32, efSearch 64) must search K + the longest history deep so "
              "history items can be dropped, which on a catalogue of 1,682-6,000 items is close to exhaustive; "
-             "pinnersage.speed.ann_recall measures HNSW where it is not"),
+             "pinnersage.speed.ann_recall measures HNSW where it is not; at this depth recall cannot drop, so this is a "
+             "measurement, not a claim that could fail"),
     ])  # fmt: skip
     return multi + hits + medoid + linkage + decay + count + hnsw
 

@@ -8,6 +8,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats as sps
 
@@ -568,3 +569,18 @@ def test_intervals_respect_the_metrics_range():
     entry = verdict_of(c, [98.0, 60.0])
     assert entry["ci_high"] == 100.0 and entry["ci_low"] >= 0.0
     assert verdict_of(claim(direction="at_least", paper_value=90.0, baseline=None), [98.0, 60.0])["ci_high"] > 100
+
+
+def test_lift_is_the_ratio_of_means_over_elements_hand_computed():
+    """Recall is 0 for most users of any one method: the lift is mean(t) / mean(b), not a mean of
+    per-user ratios. Two runs x four users: 0.5 / 0.25 = 2."""
+    from suites.harness.claimtests import HierarchicalBootstrap
+
+    t = [0.0, 0.5, 1.0, 0.5] * 2
+    b = [0.5, 0.0, 0.5, 0.0] * 2
+    index = pd.MultiIndex.from_product([["t0"], [1, 2], range(4)], names=["task", "seed", "element"])
+    c = claim(test="lift", effect="ratio", unit=("task", "element"))
+    lift = HierarchicalBootstrap(c, ClaimData(pd.Series(t, index=index), pd.Series(b, index=index), pd.DataFrame()))
+    assert lift.effect == pytest.approx(2.0) and lift.n == 2
+    with pytest.raises(ValueError, match="baseline's mean is 0"):
+        HierarchicalBootstrap(c, ClaimData(pd.Series(t, index=index), pd.Series([0.0] * 8, index=index), None))
