@@ -6,7 +6,10 @@ The rule
    or a single quantity), its independent unit, its claimed region (where the paper's statement
    holds) and, for direction claims, its null side (`Claim.claimed_region`, `Claim.null_region`).
 2. Rows inside one unit (seeds of one dataset, say) are averaged first; `n` is always the number
-   of independent units.
+   of independent units. Claims over elements (users, examples) keep the training run as the
+   level above them and resample runs, then elements (HierarchicalBootstrap), so the interval holds
+   what retraining would change; n then counts runs. A run that diverged or gave no value counts
+   as the worst observed value of the metric, never drops out of the pairing.
 3. The decision interval is the effect's confidence interval from the claim's test. Every
    decision is one-sided (a direction, a floor, non-inferiority) or a pair of one-sided decisions
    (equivalence, a value +- tolerance), so the level is 1 - 2 alpha', where alpha' = alpha / m and
@@ -20,19 +23,23 @@ The rule
      "direction reproduced; X against the paper's Y";
    - not reproduced: the interval lies outside the claimed region (no overlap);
    - inconclusive: anything else; the notes give the number of units that would decide it at the
-     observed variance (statsmodels power) and the smallest p the test can reach at this n;
+     observed variance (the smallest n whose interval would give a verdict and whose reachable p
+     is below alpha), or say that the units that exist cannot;
    - not run: the reason.
-   A good verdict also needs the claim's own test to reject at alpha (Holm within the family):
-   where an interval and its test could disagree (ties), the claim is inconclusive.
+   No p is reported below what the test can reach at its n: the exact sign flip's 2^-n (a rank
+   test's (1/methods)^n; a resampling's 1/(B+1)). A good verdict also needs the claim's own test
+   to reject at alpha (Holm within the family), and neither a good verdict nor "not reproduced"
+   comes from units whose smallest reachable adjusted p is alpha or more.
    A claim about trained models declares the evidence its runs need (`Claim.evidence`, see
    training.py); when any run behind it falls short (stopped by a cap or a reduced budget, or has
    no training record), a would-be decided verdict (good or not reproduced) is inconclusive, and
    the note says how many runs fell short, why, and which profile decides it.
 5. Deterministic figures (test "exact") have no sampling error: a `match` claim is reproduced when
    the value equals the paper's at the precision the paper printed (`precision`), partially
-   reproduced within `rel_tolerance`, not reproduced otherwise; other directions apply rule 4 to the
-   range over units.
-6. Measurements (direction "measurement") get a 95% interval and no verdict.
+   reproduced within `rel_tolerance`, not reproduced otherwise; for other directions the range over
+   units must lie inside the claimed region, else the claim is not reproduced (a figure is no
+   question of size).
+6. Measurements (direction "measurement") get a 95% interval, no p and no verdict.
 
 Tests are looked up by name in `TESTS` (`claimtests.py`, the library of tests a claim can name);
 suites may add their own with `register_test`.
