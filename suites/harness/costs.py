@@ -44,19 +44,29 @@ class ExperimentCost:
 
 
 def probe_seconds(experiment, cells, ctx: RunContext) -> tuple[float | None, str]:
-    """CPU-seconds for the cells: one probe per (task, method), times steps, times its cells."""
+    """CPU-seconds for the cells: one probe per (task, method), times steps, times its cells. Cells
+    whose data are not here cost nothing (they will be `not run`) and are counted in the note."""
+    from suites.data import DatasetUnavailable
+
     if experiment.cost is None:
         return None, "no step model"
-    total, probes = 0.0, {}
+    total, probes, missing = 0.0, {}, set()
     for cell in cells:
         key = (cell.task, cell.method)
+        if cell.task in missing:
+            continue
         if key not in probes:
             try:
                 probes[key] = float(experiment.cost.time_step(cell, ctx))
-            except Exception as exc:  # noqa: BLE001 - a probe that cannot run (missing data) is reported
+            except DatasetUnavailable:
+                missing.add(cell.task)
+                continue
+            except Exception as exc:  # noqa: BLE001 - a probe that cannot run is reported, not fatal
                 return None, f"probe failed for {cell.task}/{cell.method}: {str(exc).splitlines()[0][:120]}"
         total += probes[key] * experiment.cost.steps
-    return total, ""
+    return total, (
+        f"{len(missing)} task(s) without data here (not run): {', '.join(sorted(missing))}" if missing else ""
+    )
 
 
 def measured_seconds(folder: Path) -> dict[str, tuple[float, int]]:
@@ -117,7 +127,8 @@ def cost_table(suite: Suite, results_dir: Path, data_dir: str | None = None, pro
             rows.append([profile, c.name, c.cells, _hours(c.estimate_s), measured, ratio, c.note])
             known, unknown = totals.get(profile, (0.0, 0))
             totals[profile] = (known + (c.estimate_s or 0.0), unknown + (c.estimate_s is None))
-    headers = ["profile", "experiment", "cells", "estimated CPU-h", "measured CPU-h", "estimate/measured", "note"]
+    headers = ["profile", "experiment", "cells", "at most CPU-h (estimated)", "measured CPU-h", "estimate/measured",
+               "note"]  # fmt: skip
     lines = [tabulate(rows, headers=headers, tablefmt="simple"), ""]
     cores = os.cpu_count() or 1
     for profile, (seconds, unknown) in totals.items():
@@ -133,6 +144,7 @@ def cost_table(suite: Suite, results_dir: Path, data_dir: str | None = None, pro
             f"{flops / 1e9:.1f} GFLOP/s per thread (a 512x512 matmul) is {speedup:.0f}x one thread here: "
             f"about {totals['full'][0] / 3600 / speedup:.3g} GPU-hours"
         )
-    lines.append("Estimates: seconds per step timed here over a few steps of each profile's model, x the most "
-                 "steps a cell takes (its cap), x cells; runs that stop early cost less.")  # fmt: skip
+    lines.append("Estimates are upper bounds: seconds per step timed here over a few steps of each profile's model, "
+                 "x the most steps a cell may take (its cap), x cells; runs that their stopping rule ends early "
+                 "cost less, so the measured column can be far below.")  # fmt: skip
     return "\n".join(lines)
