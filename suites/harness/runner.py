@@ -266,7 +266,7 @@ def run_suite(suite: Suite, options: RunOptions) -> tuple[RunStore, dict[str, in
     folder = results_folder(options, suite)
     # Every process the executor starts here ends with this block, however it ends; a live run of
     # the same folder is refused before anything is written.
-    with supervise.RunGuard(folder, say=tqdm.write):
+    with supervise.RunGuard(folder, say=lambda text: tqdm.write(text, file=sys.stderr)):
         return _run_cells(options, settings, executor, cells, folder, f"{suite.name}/{options.profile}")
 
 

@@ -112,8 +112,10 @@ def run_within(capacity: Capacity, pending, submit, wait_any, done, running: dic
 
 
 def _started(pid: int) -> float | None:
+    """The start time of a running process; None for one that is gone (or a zombie, which has ended)."""
     try:
-        return psutil.Process(pid).create_time()
+        process = psutil.Process(pid)
+        return None if process.status() == psutil.STATUS_ZOMBIE else process.create_time()
     except (psutil.Error, AttributeError):
         return None
 
