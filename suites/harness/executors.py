@@ -23,6 +23,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,9 @@ class LocalExecutor:
         if self.options.jobs > 1 and len(shared) > 1:
             capacity = local_capacity(shared, self.options.jobs, "--jobs")
             workers = min(self.options.jobs, capacity.most_at_once([e for e, _ in shared]))
-            pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=supervise.become_worker)
+            spawn = lambda: ProcessPoolExecutor(workers, mp_context=get_context("spawn"),  # noqa: E731
+                                                initializer=supervise.become_worker)  # fmt: skip
+            pool = spawn()
             running: dict = {}
             experiment_of = {c.key: e for e, c in shared}
 
@@ -130,7 +133,15 @@ class LocalExecutor:
                 started(experiment_of[cell.key])
                 finish(cell, result)
 
-            submit = lambda e, c: pool.submit(execute, e, c, self.options, settings)  # noqa: E731
+            def submit(e: Experiment, c: Cell):
+                nonlocal pool
+                try:
+                    return pool.submit(execute, e, c, self.options, settings)
+                except BrokenProcessPool:  # a worker was killed (its cells are error rows): go on with a new pool
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool = spawn()
+                    return pool.submit(execute, e, c, self.options, settings)
+
             wait_any = lambda futures: wait(futures, return_when=FIRST_COMPLETED).done  # noqa: E731
             try:
                 supervise.run_within(capacity, shared, submit, wait_any, done, running)

@@ -7,6 +7,7 @@ marker naming its results folder, which is how "left behind" is checked.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -70,6 +71,7 @@ def tiny_smoke(tmp_path_factory) -> Path:
     return results / "tiny" / "smoke"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", list(BACKENDS))
 def test_a_killed_driver_leaves_no_worker_and_resumes_with_the_rows_of_jobs_1(backend, tiny_smoke, tmp_path):
     if not AVAILABLE[backend]:
@@ -179,3 +181,83 @@ def test_a_cell_within_its_declaration_runs_and_its_peak_is_recorded(tmp_path):
     assert tally.get("ok") == 1 and store.rows[0]["value"] == 10.0
     peaks = json.loads((tmp_path / "mem" / "smoke" / PEAKS_FILE).read_text())["experiments"]["hungry"]
     assert peaks["declared_memory_gb"] == 1.0 and 0.15 < peaks["peak_rss_gb"] < 1.0
+
+
+@pytest.mark.skipif(not HAS_SUBMITIT, reason="the cluster extra (submitit) is not installed")
+def test_ctrl_c_ends_the_workers_of_submitit_local(tmp_path):
+    args = ["run", "tiny", "--profile", "smoke", "--seeds", "1", "--results-dir", str(tmp_path), "--no-progress",
+            *BACKENDS["slurm"]]  # fmt: skip
+    env = {**os.environ, "CLAIMBENCH_SUITES": "tiny=tiny_suite:SUITE", "TINY_SLEEP": "1", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests' / 'suites'}"}  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "suites.harness.cli", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    folder = tmp_path / "tiny" / "smoke"
+    try:
+        wait_for_rows_and_workers(folder, 0, proc)
+        proc.send_signal(signal.SIGINT)  # the driver alone, as a terminal's Ctrl-C would not reach a batch job's
+        assert proc.wait(timeout=30) == 130
+        assert "interrupted" in proc.stderr.read().decode()
+        assert not marked_processes(folder) and not (folder / DRIVER_FILE).exists()
+    finally:
+        for p in [p for p in psutil.process_iter() if p.pid != os.getpid() and _session(p) == proc.pid]:
+            p.kill()
+
+
+class FakeJob:
+    def __init__(self, job_id: str):
+        self.job_id = job_id
+
+    def done(self):
+        raise KeyboardInterrupt  # Ctrl-C while the driver polls
+
+
+def test_an_interrupted_slurm_run_lists_its_jobs_with_the_scancel_that_ends_them(monkeypatch, tmp_path, capsys):
+    from suites.harness import executors
+    from suites.harness.supervise import RunGuard
+
+    class FakeAutoExecutor:
+        def __init__(self, folder, cluster):
+            self.base = {"a": "4001", "b": "4002"}
+
+        def update_parameters(self, **params):
+            self.name = params["name"].removeprefix("claimbench-")
+
+        def map_array(self, fn, *columns):
+            return [FakeJob(f"{self.base[self.name]}_{i}") for i in range(len(columns[0]))]
+
+    monkeypatch.setattr(executors, "require", lambda *a: type("submitit", (), {"AutoExecutor": FakeAutoExecutor}))
+    slurm = executors.make_executor(RunOptions(executor="slurm", results_dir=tmp_path))
+    pending = [(e, c) for name in "ab" for e in [Experiment(name, print, tasks={"t": {}}, methods={"m": {}}, seeds=2)]
+               for c in e.cells("s", 0)]  # fmt: skip
+    with pytest.raises(KeyboardInterrupt), RunGuard(tmp_path / "folder"):
+        slurm.run(pending, {}, lambda e: None, lambda c, r: None)
+    err = capsys.readouterr().err
+    assert "4 Slurm job(s)" in err and "scancel 4001 4002" in err
+    # A driver killed outright prints nothing: the next run of the folder names the jobs instead.
+    guard = RunGuard(tmp_path / "folder", say=print)
+    guard.path.write_text(json.dumps({"host": "elsewhere", "pid": 1, "started": 0.0, "slurm_jobs": ["4001", "4002"]}))
+    with guard:
+        pass
+    assert "scancel 4001 4002" in capsys.readouterr().out
+
+
+def run_or_die(cell, ctx):
+    if cell.method == "die":
+        os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
+    time.sleep(0.2)
+    return {"x": 1.0}
+
+
+DYING = Suite(name="dying", title="dying", claims=(), profiles={"smoke": {"seeds": 3}},
+              build=lambda s: [Experiment("e", run_or_die, tasks={"t": {}}, methods={"die": {}, "ok": {}}, seeds=3)])  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_an_error_row_and_the_run_goes_on(tmp_path):
+    claimbench("run", "dying", "--profile", "smoke", "--results-dir", str(tmp_path), "--no-progress", "--jobs", "2",
+               env={"CLAIMBENCH_SUITES": "dying=test_supervision:DYING"}, check=1)  # fmt: skip
+    with open(tmp_path / "dying" / "smoke" / "runs.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 6 and all(r["status"] == "error" for r in rows if r["method"] == "die")
+    assert "the worker running this cell failed" in rows[0]["note"]
+    assert rows[-1]["status"] == "ok"  # cells after the dead worker ran in a new pool
