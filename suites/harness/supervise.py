@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any
 
@@ -226,10 +227,13 @@ class RunGuard:
         try:
             if psutil is not None:
                 marker = os.environ.get(RUN_ENV)
+                # multiprocessing's resource tracker serves this process, not the run (a later run's
+                # pool reuses it), and ends by itself with it.
+                tracker = getattr(resource_tracker._resource_tracker, "_pid", None)
                 ours = []
                 for child in psutil.Process().children(recursive=True):
                     with contextlib.suppress(psutil.Error):
-                        if child.environ().get(RUN_ENV) == marker:
+                        if child.pid != tracker and child.environ().get(RUN_ENV) == marker:
                             ours.append(child)
                 if ours:
                     end_processes(ours)
