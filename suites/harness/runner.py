@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from suites.data import DatasetUnavailable
 
-from . import provenance
+from . import provenance, supervise
 from .core import Cell, Diverged, Experiment, RunContext, Suite
 from .store import RunStore, row_key
 
@@ -147,6 +147,7 @@ class CellResult:
     units: dict[str, np.ndarray] = field(default_factory=dict)
     environment: dict[str, Any] | None = None
     log: str = ""
+    peak_rss_gb: float | None = None  # machine data, kept in peak_memory.json, never a row
 
 
 def _stream_handlers() -> list[logging.StreamHandler]:
@@ -203,19 +204,25 @@ def execute(experiment: Experiment, cell: Cell, options: RunOptions, settings: A
                             "wall_s": 0.0}], environment=env)  # fmt: skip
     seed_everything(cell.seed)
     where = "" if options.executor == "local" else f" [on host {socket.gethostname()}]"
+    memory = supervise.MemoryWatch(experiment.memory_gb)
     with captured_output() as log:
         start = time.perf_counter()
         try:
-            metrics = dict(experiment.run(cell, ctx))
-            status, note = "ok", ""
-        except Diverged as exc:
-            metrics = {**exc.metrics, "diverged": 1.0}
-            status, note = "diverged", str(exc)
-        except DatasetUnavailable as exc:
-            metrics, status, note = {"not_run": math.nan}, "not_run", str(exc) + where
-        except Exception:  # noqa: BLE001 - any failure of a cell is recorded, and the run goes on
-            metrics = {"error": math.nan}
-            status, note = "error", traceback.format_exc(limit=8) + f"host: {socket.gethostname()}"
+            with memory:
+                try:
+                    metrics = dict(experiment.run(cell, ctx))
+                    status, note = "ok", ""
+                except Diverged as exc:
+                    metrics = {**exc.metrics, "diverged": 1.0}
+                    status, note = "diverged", str(exc)
+                except DatasetUnavailable as exc:
+                    metrics, status, note = {"not_run": math.nan}, "not_run", str(exc) + where
+                except Exception:  # noqa: BLE001 - any failure of a cell is recorded, and the run goes on
+                    metrics = {"error": math.nan}
+                    status, note = "error", traceback.format_exc(limit=8) + f"host: {socket.gethostname()}"
+        except supervise.MemoryLimitExceeded:  # sent into the cell (or at its end) by the watch
+            metrics, status = {"error": math.nan}, "error"
+            note = memory.note(experiment.name) + f" host: {socket.gethostname()}"
         wall = round(time.perf_counter() - start, 3)
     units = {}
     for metric, value in metrics.items():
@@ -237,7 +244,7 @@ def execute(experiment: Experiment, cell: Cell, options: RunOptions, settings: A
         {**base, "metric": metric, "value": float(value), "status": status, "note": note, "wall_s": wall}
         for metric, value in metrics.items()
     ]
-    return CellResult(rows, units if status == "ok" else {}, env, log.getvalue())
+    return CellResult(rows, units if status == "ok" else {}, env, log.getvalue(), memory.peak_gb)
 
 
 def run_cell(suite: Suite, experiment: Experiment, cell: Cell, options: RunOptions) -> list[dict[str, Any]]:
@@ -257,6 +264,14 @@ def run_suite(suite: Suite, options: RunOptions) -> tuple[RunStore, dict[str, in
     executor = make_executor(options)  # a missing extra fails here, before anything is written
     cells = plan(suite, options, settings)
     folder = results_folder(options, suite)
+    # Every process the executor starts here ends with this block, however it ends; a live run of
+    # the same folder is refused before anything is written.
+    with supervise.RunGuard(folder, say=lambda text: tqdm.write(text, file=sys.stderr)):
+        return _run_cells(options, settings, executor, cells, folder, f"{suite.name}/{options.profile}")
+
+
+def _run_cells(options: RunOptions, settings: Any, executor: Any, cells: list, folder: Path,
+               name: str) -> tuple[RunStore, dict[str, int]]:  # fmt: skip
     store = RunStore(folder / "runs.csv", order=[c.key for _, c in cells])
     if options.fresh and store.path.exists():
         # Set the old rows aside first, so an interrupted fresh run resumes as a fresh run.
@@ -270,14 +285,17 @@ def run_suite(suite: Suite, options: RunOptions) -> tuple[RunStore, dict[str, in
     tally = {"skipped (finished before)": len(cells) - len(pending)}
     log_path = folder / LOG_FILE
     folder.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(total=len(pending), desc=f"{suite.name}/{options.profile}", disable=not options.show_progress,
+    bar = tqdm(total=len(pending), desc=name, disable=not options.show_progress,
                unit="cell", dynamic_ncols=True)  # fmt: skip
 
     def started(experiment: Experiment) -> None:
         bar.set_postfix_str(experiment.name, refresh=True)
 
+    experiments = {e.name: e for e, _ in cells}
+
     def finish(cell: Cell, result: CellResult) -> None:
         store.record(cell, result.rows, result.units, result.environment)
+        supervise.record_peak(folder, experiments[cell.experiment], cell.label(), result.peak_rss_gb)
         rows = result.rows
         status = rows[0]["status"] if rows else "ok"
         tally[status] = tally.get(status, 0) + 1
@@ -290,7 +308,7 @@ def run_suite(suite: Suite, options: RunOptions) -> tuple[RunStore, dict[str, in
 
     try:
         with open(log_path, "a", encoding="utf-8") as fh:
-            fh.write(f"=== {suite.name}/{options.profile}: {len(pending)} cell(s) with executor {options.executor}, "
+            fh.write(f"=== {name}: {len(pending)} cell(s) with executor {options.executor}, "
                      f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n")  # fmt: skip
         executor.run(pending, settings, started, finish)
     finally:

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from suites.harness import Experiment, Suite
+from suites.harness.executors import TIMING_METRICS
 from suites.harness.runner import RunOptions, UsageError
 from suites.harness.store import RUN_COLUMNS
 
@@ -69,7 +70,6 @@ def claimbench(*args: str, env: dict | None = None, check: int | None = 0, timeo
 
 
 WORKER = re.compile(r" \[on host [^\]]+\]$")
-TIMING = re.compile(r"(^|_|\.)(s|ms|seconds)($|_|\.)|latency|per_s")  # timings: what no two runs share
 
 
 def measured(folder: Path) -> list[tuple]:
@@ -79,7 +79,7 @@ def measured(folder: Path) -> list[tuple]:
     assert tuple(rows[0]) == RUN_COLUMNS
     for r in rows:  # a remote worker names itself in a not-run note; that is where it ran, not a result
         r["note"] = WORKER.sub("", r["note"])
-    return [tuple(r[c] for c in RUN_COLUMNS if c != "wall_s") for r in rows if not TIMING.search(r["metric"])]
+    return [tuple(r[c] for c in RUN_COLUMNS if c != "wall_s") for r in rows if r["metric"] not in TIMING_METRICS]
 
 
 @pytest.fixture(scope="module")
@@ -198,9 +198,21 @@ def test_submitit_local_gives_the_rows_of_jobs_1(tiny_jobs1, tmp_path):
     assert (tmp_path / "tiny" / "quick" / "provenance.json").exists()
 
 
+def max_at_once(spans: list[dict]) -> int:
+    edges = sorted([(s["start"], 1) for s in spans] + [(s["end"], -1) for s in spans])
+    running = most = 0
+    for _, step in edges:
+        running += step
+        most = max(most, running)
+    return most
+
+
 @needs_submitit
-def test_exclusive_cells_run_alone_under_submitit(tmp_path):
-    run_timing(tmp_path, "--executor", "slurm", "--slurm-backend", "local", "--cells-per-job", "2")
+def test_exclusive_cells_run_alone_under_submitit_and_at_most_array_parallelism_at_once(tmp_path):
+    # Three jobs of two shared cells: submitit's local backend alone would start all three at once.
+    spans = run_timing(tmp_path, "--executor", "slurm", "--slurm-backend", "local", "--cells-per-job", "2",
+                       "--array-parallelism", "2")  # fmt: skip
+    assert max_at_once([s for s in spans if s["experiment"] == "shared"]) <= 2
 
 
 class Ref:
