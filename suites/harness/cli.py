@@ -57,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--base-seed", type=int, default=RunOptions.base_seed, help="seeds derive from it")
     run.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     run.add_argument("--data-dir", help=f"data directory (default: ${DATA_ENV_VAR})")
-    run.add_argument("--jobs", type=int, default=1, help="cells run in N parallel processes (default 1)")
+    run.add_argument("--jobs", type=int, default=1,
+                     help="cells run in at most N parallel processes, within this machine's cores and free memory "
+                          "(default 1)")  # fmt: skip
     run.add_argument("--threads", type=int, help="torch threads per cell (default: cores / jobs)")
     run.add_argument("--only", action="append", default=[], metavar="CLAIM_ID", help="run what this claim needs")
     run.add_argument("--fresh", action="store_true",
@@ -79,7 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--gpus-per-cell", type=int, help="Slurm GPUs per job (default: the experiment's)")
     where.add_argument("--cells-per-job", type=int, default=1,
                        help="Slurm: cells run one after another in one array job (many small cells)")  # fmt: skip
-    where.add_argument("--array-parallelism", type=int, help="Slurm: at most this many array jobs at once")
+    where.add_argument("--array-parallelism", type=int,
+                       help="Slurm: at most this many array jobs at once (with --slurm-backend local, default: what "
+                            "this machine's cores and free memory hold)")  # fmt: skip
     where.add_argument("--slurm-backend", choices=("slurm", "local"), default="slurm",
                        help="local: submitit's local executor on this machine (for testing)")  # fmt: skip
 
