@@ -23,7 +23,7 @@ from .costs import cost_table
 from .judge import VERDICTS
 from .registry import UnknownSuite, entries, get_suite
 from .report import claims_table, held_back, rebuild_all, write_suite_report
-from .runner import LOG_FILE, RunOptions, UsageError, results_folder, run_suite
+from .runner import LOG_FILE, RunOptions, UsageError, results_folder, run_suite, variant_of
 from .store import ResultsCorrupt, read_claims, read_runs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -182,6 +182,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             overrides={"datasets": args.dataset} if args.dataset else {},
             executor=args.executor, cluster=cluster,
         )  # fmt: skip
+        # A run with overrides writes to its own folder (named after them), never into the profile's rows;
+        # --until-decided adds seeds to the profile's own folder by design.
+        if not args.until_decided:
+            options.variant = variant_of(args.seeds, options.overrides, args.base_seed, args.threads)
         folder = results_folder(options, suite)
         committed = folder / "claims.json"
         before = {c["id"]: c["verdict"] for c in read_claims(committed)} if committed.exists() else {}
@@ -191,10 +195,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             result = run_until_decided(suite, options, args.budget)
             print(f"{suite.name}: until-decided stopped: {result['stopped']}; seeds per experiment {result['seeds']}")
             tally = {}
-            judged = write_suite_report(suite, args.profile, args.results_dir, judged=result["claims"])
+            judged = write_suite_report(suite, folder.name, args.results_dir, judged=result["claims"])
         else:
             store, tally = run_suite(suite, options)
-            judged = write_suite_report(suite, args.profile, args.results_dir)
+            judged = write_suite_report(suite, folder.name, args.results_dir)
         shown = [c for c in judged if not args.only or c["id"] in args.only]
         print(f"\n{suite.name} / {args.profile}: " + ", ".join(f"{n} {s} cells" for s, n in tally.items() if n))
         if args.only:  # a few claims asked for by name: their rows

@@ -65,8 +65,15 @@ class RunOptions:
     results_dir: Path = Path("results")
     show_progress: bool = True
     overrides: dict[str, Any] = field(default_factory=dict)  # profile settings, e.g. {"datasets": [...]}
+    variant: str = ""  # the user's overrides as a folder suffix ("seeds=5,datasets=ECG"); see variant_of
     executor: str = "local"  # local | ray | slurm
     cluster: dict[str, Any] = field(default_factory=dict)  # executor options (ray_address, partition, ...)
+
+    def run_record(self) -> dict[str, Any]:
+        """What provenance.json records of the run: the profile, its variant and every override."""
+        return {"profile": self.profile, "variant": self.variant, "seeds": self.seeds, "base_seed": self.base_seed,
+                "threads": self.threads, "only": list(self.only), "overrides": dict(self.overrides),
+                "device": self.device}  # fmt: skip
 
     def setting_overrides(self) -> dict[str, Any]:
         return {**self.overrides, **({"seeds": self.seeds} if self.seeds is not None else {})}
@@ -77,6 +84,17 @@ class RunOptions:
         if self.threads or setting(settings, "threads"):
             return int(self.threads or setting(settings, "threads"))
         return max(1, (os.cpu_count() or 1) // (1 if exclusive else self.jobs)) if self.executor == "local" else 0
+
+
+def variant_of(seeds: int | None, overrides: dict[str, Any], base_seed: int, threads: int | None) -> str:
+    """The folder suffix of a run with overrides ('' for the profile as it is)."""
+    parts = [f"seeds={seeds}"] if seeds is not None else []
+    parts += [
+        f"{k}={'+'.join(map(str, v)) if isinstance(v, (list, tuple)) else v}" for k, v in sorted(overrides.items())
+    ]
+    parts += [f"base_seed={base_seed}"] if base_seed != DEFAULT_BASE_SEED else []
+    parts += [f"threads={threads}"] if threads is not None else []
+    return ",".join(parts)
 
 
 def validate(suite: Suite, options: RunOptions) -> Any:
@@ -253,7 +271,10 @@ def run_cell(suite: Suite, experiment: Experiment, cell: Cell, options: RunOptio
 
 
 def results_folder(options: RunOptions, suite: Suite) -> Path:
-    return Path(options.results_dir) / suite.name / options.profile
+    """<results>/<suite>/<profile>, or <profile>+<overrides> for a run with overrides, so its rows
+    never mix with the profile's (an --only run's cells are the profile's own, and stay there)."""
+    name = options.profile + (f"+{options.variant}" if options.variant else "")
+    return Path(options.results_dir) / suite.name / name
 
 
 def run_suite(suite: Suite, options: RunOptions) -> tuple[RunStore, dict[str, int]]:
@@ -272,7 +293,7 @@ def run_suite(suite: Suite, options: RunOptions) -> tuple[RunStore, dict[str, in
 
 def _run_cells(options: RunOptions, settings: Any, executor: Any, cells: list, folder: Path,
                name: str) -> tuple[RunStore, dict[str, int]]:  # fmt: skip
-    store = RunStore(folder / "runs.csv", order=[c.key for _, c in cells])
+    store = RunStore(folder / "runs.csv", order=[c.key for _, c in cells], run=options.run_record())
     if options.fresh and store.path.exists():
         # Set the old rows aside first, so an interrupted fresh run resumes as a fresh run.
         shutil.copyfile(store.path, store.path.with_name("runs.previous.csv"))

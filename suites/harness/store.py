@@ -217,7 +217,7 @@ class RunStore:
     """The results folder of one suite and profile: runs.csv kept in grid order, provenance.json and
     units/, rewritten after each cell."""
 
-    def __init__(self, path: Path, order: list[tuple] | None = None):
+    def __init__(self, path: Path, order: list[tuple] | None = None, run: Mapping[str, Any] | None = None):
         self.path = path
         self.folder = path.parent
         migrate_legacy(self.folder)
@@ -236,6 +236,8 @@ class RunStore:
         previous = {k: doc[k] for k in ("git_sha", "git_dirty") if k in doc}
         if previous and previous != self.code:
             self.environments = {k: {**previous, **v} for k, v in self.environments.items()}
+        if run is not None:  # the resolved profile and every override of the run writing now
+            self.code = {**self.code, "run": dict(run)}
 
     def finished(self) -> set[tuple]:
         return {row_key(r) for r in self.rows if r["status"] in FINISHED}

@@ -423,3 +423,16 @@ def test_console_summary_names_missing_data_exits_1_and_reports_changed_verdicts
     assert {r["method"] for r in rows(tmp_path) if r["status"] == "ok"} >= {"plain", "better"}
     again = claimbench(*args)  # the data are back: the copy cells run, and its claim's verdict moves
     assert "verdict(s) changed" in again.stdout and "tiny.estimate.copy: not run ->" in again.stdout
+
+
+def test_a_run_with_overrides_writes_its_own_folder_and_provenance_records_them(smoke_results, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(smoke_results, results)
+    before = (results / "tiny" / "smoke" / "runs.csv").read_text()
+    claimbench("run", "tiny", "--profile", "smoke", "--seeds", "2", "--base-seed", "7", "--results-dir", str(results),
+               "--no-progress")  # fmt: skip
+    assert (results / "tiny" / "smoke" / "runs.csv").read_text() == before  # the profile's rows are untouched
+    variant = results / "tiny" / "smoke+seeds=2,base_seed=7"
+    run = json.loads((variant / "provenance.json").read_text())["run"]
+    assert run["profile"] == "smoke" and run["seeds"] == 2 and run["base_seed"] == 7
+    assert (variant / "claims.json").exists() and (variant / "report.md").exists()

@@ -68,7 +68,7 @@ def wait_for_rows_and_workers(folder: Path, rows: int, proc: subprocess.Popen, t
 def tiny_smoke(tmp_path_factory) -> Path:
     results = tmp_path_factory.mktemp("smoke1")
     claimbench("run", "tiny", "--profile", "smoke", "--seeds", "1", "--results-dir", str(results), "--no-progress")
-    return results / "tiny" / "smoke"
+    return results / "tiny" / "smoke+seeds=1"
 
 
 @pytest.mark.slow
@@ -84,7 +84,7 @@ def test_a_killed_driver_leaves_no_worker_and_resumes_with_the_rows_of_jobs_1(ba
     # Its own session, so that this test can clean up after a failure; only the driver is killed.
     proc = subprocess.Popen([sys.executable, "-m", "suites.harness.cli", *args], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
-    folder = tmp_path / "tiny" / "smoke"
+    folder = tmp_path / "tiny" / "smoke+seeds=1"
     try:
         wait_for_rows_and_workers(folder, 3, proc)
         assert marked_processes(folder), "no worker processes to leave behind: the test proves nothing"
@@ -191,7 +191,7 @@ def test_ctrl_c_ends_the_workers_of_submitit_local(tmp_path):
            "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests' / 'suites'}"}  # fmt: skip
     proc = subprocess.Popen([sys.executable, "-m", "suites.harness.cli", *args], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
-    folder = tmp_path / "tiny" / "smoke"
+    folder = tmp_path / "tiny" / "smoke+seeds=1"
     try:
         wait_for_rows_and_workers(folder, 0, proc)
         proc.send_signal(signal.SIGINT)  # the driver alone, as a terminal's Ctrl-C would not reach a batch job's
