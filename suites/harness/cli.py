@@ -218,13 +218,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if failed:
         print(f"\n{failed} cell(s) failed; their tracebacks are in runs.csv (status=error). A rerun retries them.")
     if data_errors:
-        print(f"\n{data_errors} cell(s) could not read their data (see above for the fix); the other cells are saved.")
+        print(f"\n{data_errors} cell(s) found a corrupt data file (see above for the fix); the other cells are saved.")
     return 1 if failed or data_errors else 0
 
 
 def print_run_summary(folder: Path, judged: list[dict], before: dict[str, str]) -> int:
     """What changed against the results that were there, why cells did not run, and what to read next.
-    Returns the number of cells whose data was missing or corrupt."""
+    Returns the number of cells whose data file is corrupt."""
     changed = [
         (c["id"], before[c["id"]], c["verdict"]) for c in judged if before.get(c["id"], c["verdict"]) != c["verdict"]
     ]
@@ -240,7 +240,9 @@ def print_run_summary(folder: Path, judged: list[dict], before: dict[str, str]) 
         if row["status"] == "not_run":
             reason = row["note"].strip().splitlines()[0] if row["note"].strip() else "no reason recorded"
             reasons[reason] += 1
-            data_errors += "GPU" not in reason
+            # a corrupt file is an error to fix; a dataset that is simply not here (the paper datasets a
+            # user has not fetched) is listed, and the run still succeeds
+            data_errors += " is corrupt" in reason
     for reason, n in reasons.most_common():
         print(f"  {n} cell(s) not run: {reason}")
     print(f"  read next: {folder}/report.md (every claim with its notes), figures/forest.png")

@@ -415,10 +415,10 @@ def test_reproduce_md_is_compact_and_its_tables_do_not_break():
             assert line.replace("\\|", "").count("|") == 6, line
 
 
-def test_console_summary_names_missing_data_exits_1_and_reports_changed_verdicts(tmp_path):
+def test_console_summary_names_corrupt_data_exits_1_and_reports_changed_verdicts(tmp_path):
     args = ("run", "tiny", "--profile", "smoke", "--results-dir", str(tmp_path), "--no-progress")
     proc = claimbench(*args, env={"TINY_MISSING": "copy"}, check=1)
-    assert "cell(s) not run: tiny/copy.csv is missing from the data directory; fix: fetch it" in proc.stdout
+    assert "cell(s) not run: tiny/copy.csv in the data directory is corrupt; fix: fetch it again" in proc.stdout
     assert "the other cells are saved" in proc.stdout and "read next:" in proc.stdout
     assert {r["method"] for r in rows(tmp_path) if r["status"] == "ok"} >= {"plain", "better"}
     again = claimbench(*args)  # the data are back: the copy cells run, and its claim's verdict moves

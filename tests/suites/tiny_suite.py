@@ -8,7 +8,7 @@ adding a suite touches nothing outside it.
 "Paper": a noisy estimator `better` beats `plain`, `copy` is equivalent to `plain`, and the model
 has exactly 10 parameters. Everything is numpy, so a cell takes microseconds. Environment knobs
 used by the harness tests: TINY_SLEEP (seconds per cell, for kill-and-resume), TINY_FAIL (a
-method that raises), TINY_MISSING (a method whose data are missing).
+method that raises), TINY_MISSING (a method whose data file is corrupt).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def run_estimate(cell, ctx):
     if cell.method == os.environ.get("TINY_FAIL"):
         raise RuntimeError(f"{cell.method} was told to fail")
     if cell.method == os.environ.get("TINY_MISSING"):
-        raise DatasetUnavailable(f"tiny/{cell.method}.csv is missing from the data directory; fix: fetch it")
+        raise DatasetUnavailable(f"tiny/{cell.method}.csv in the data directory is corrupt; fix: fetch it again")
     if cell.method_kwargs["lr"] > 1:  # far too large a step: the loss blows up
         raise Diverged("loss became inf at step 3", metrics={"steps": 3})
     # The task sets the level, the method its bonus. Noise shared by all methods of a seed makes
