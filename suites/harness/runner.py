@@ -115,6 +115,11 @@ def validate(suite: Suite, options: RunOptions) -> Any:
         settings = suite.settings(options.profile, options.setting_overrides())
         if suite.check is not None and options.overrides:
             suite.check(settings, options.data_dir)
+        elif "datasets" in options.overrides:  # no check of its own: the names the suite's profiles know
+            known = {t for p in suite.profiles for e in suite.experiments(p) for t in e.tasks}
+            unknown = sorted(set(options.overrides["datasets"]) - known)
+            if unknown:
+                raise ValueError(f"suite {suite.name} has no dataset {unknown[0]!r}; known: {', '.join(sorted(known))}")
     except (ValueError, DatasetUnavailable) as exc:
         raise UsageError(str(exc)) from exc
     known = {c.id for c in suite.claims}
@@ -325,7 +330,11 @@ def _run_cells(options: RunOptions, settings: Any, executor: Any, cells: list, f
                 fh.write(f"--- {cell.label()}\n{result.log.rstrip()}\n")
         if status == "error":  # a diverged training is a data point, counted in the summary
             bar.write(f"{status}: {cell.label()}: {rows[0]['note'].strip().splitlines()[-1]}")
-        bar.update(1)
+        if status == "not_run":  # ends at once: counting it would make the ETA promise the rest as fast
+            bar.total -= 1
+            bar.refresh()
+        else:
+            bar.update(1)
 
     try:
         with open(log_path, "a", encoding="utf-8") as fh:

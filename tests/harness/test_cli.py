@@ -436,3 +436,13 @@ def test_a_run_with_overrides_writes_its_own_folder_and_provenance_records_them(
     run = json.loads((variant / "provenance.json").read_text())["run"]
     assert run["profile"] == "smoke" and run["seeds"] == 2 and run["base_seed"] == 7
     assert (variant / "claims.json").exists() and (variant / "report.md").exists()
+
+
+def test_dataset_names_are_checked_before_the_run_for_suites_without_a_check_of_their_own():
+    from suites.harness.registry import get_suite
+    from suites.harness.runner import RunOptions, UsageError, validate
+
+    lora = get_suite("lora")
+    assert lora.check is None
+    with pytest.raises(UsageError, match="has no dataset 'foo'; known: "):
+        validate(lora, RunOptions(profile="smoke", overrides={"datasets": ["foo"]}))
