@@ -57,6 +57,7 @@ SUITE = Suite(
         "UWaveGestureLibrary is a labelled proxy for the paper's UWave (another split). Paper datasets absent "
         "from the data directory are listed as not run, with the UEA download that holds them where one exists."
     ),
+    regression=("gtn.departure.zscore",),  # 4 quick cells, about a minute: real UEA data, CI checks it
 )
 
 __all__ = ["CLAIMS", "PROFILES", "SUITE", "absent_paper_datasets", "build"]

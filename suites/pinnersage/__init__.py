@@ -39,4 +39,8 @@ SUITE = Suite(
         "candidates split round-robin across a user's embeddings, history items excluded. Synthetic users "
         "and the speed catalogue are SYNTHETIC."
     ),
+    regression=(
+        "pinnersage.movielens.count.grow",
+        "pinnersage.movielens.count.taper",
+    ),  # real MovieLens, about a minute
 )
