@@ -23,6 +23,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from .core import Claim
 
 STOP_REASONS = ("converged", "cap", "budget", "diverged")
 EVIDENCE = ("converged", "target")
@@ -117,3 +123,38 @@ def meets(requirement: str, metrics: Mapping[str, float], status: str) -> tuple[
         return False, "no training record"
     name = stop_reason_name(code)
     return name in ("converged", "diverged"), name
+
+
+def evidence_of(claim: Claim, frame: pd.DataFrame) -> dict[str, Any] | None:
+    """Whether the runs behind a claim about trained models meet its evidence requirement.
+
+    The runs are the cells (treatment and baseline sides) that hold the claim's metric; each must
+    meet `claim.evidence` by its own training record (training.meets). Returns None for claims that
+    need no evidence, else {"required", "runs", "met", "short": {reason: count}}.
+    """
+    from .selection import CELL, select
+
+    if claim.evidence is None or frame.empty:
+        return None
+    rows = frame[(frame["experiment"] == claim.experiment) & frame["status"].isin(["ok", "diverged"])]
+    measured = rows[rows["metric"] == claim.metric]
+    sides = [select(measured, f) for f in (claim.treatment, claim.baseline) if f is not None]
+    cells = pd.concat(sides)[[*CELL, "status"]].drop_duplicates(CELL)
+    records = rows[rows["metric"].isin([*RECORD_METRICS, REACHED_TARGET])]
+    by_cell = {key: dict(zip(g["metric"], g["value"], strict=True)) for key, g in records.groupby(CELL)}
+    short: dict[str, int] = {}
+    met = 0
+    for cell in cells.itertuples(index=False):
+        ok, why = meets(claim.evidence, by_cell.get(tuple(getattr(cell, c) for c in CELL), {}), cell.status)
+        met += ok
+        if not ok:
+            short[why] = short.get(why, 0) + 1
+    return {"required": claim.evidence, "runs": len(cells), "met": met, "short": short}
+
+
+def evidence_text(evidence: Mapping[str, Any] | None) -> str:
+    """'converged 6/6' or 'converged 2/6 (cap 4)' for reports; '-' for claims that need none or have no runs."""
+    if not evidence or not evidence["runs"]:
+        return "-"
+    why = ", ".join(f"{reason} {n}" for reason, n in sorted(evidence["short"].items()))
+    return f"{evidence['required']} {evidence['met']}/{evidence['runs']}" + (f" ({why})" if why else "")

@@ -574,7 +574,7 @@ def test_intervals_respect_the_metrics_range():
 def test_lift_is_the_ratio_of_means_over_elements_hand_computed():
     """Recall is 0 for most users of any one method: the lift is mean(t) / mean(b), not a mean of
     per-user ratios. Two runs x four users: 0.5 / 0.25 = 2."""
-    from suites.harness.claimtests import HierarchicalBootstrap
+    from suites.harness.hierarchical import HierarchicalBootstrap
 
     t = [0.0, 0.5, 1.0, 0.5] * 2
     b = [0.5, 0.0, 0.5, 0.0] * 2
