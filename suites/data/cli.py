@@ -296,12 +296,22 @@ def _claims_text(e: Entry) -> str:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    """Every file with a known checksum and every file a suite declares (so it agrees with `list`)."""
     root = resolve_data_dir(args.data_dir)
-    counts = {"verified": 0, "missing": 0, "corrupt": 0}
-    for relpath, expected in SHA256.items():
+    entries, _ = suite_entries()
+    entries += family_entries(f for e in entries for f in e.files)
+    declared = {f for e in entries if e.package is None for f in e.files}
+    counts = {"verified": 0, "corrupt": 0, "missing": 0, "present without a checksum": 0}
+    missing = []
+    for relpath in sorted(set(SHA256) | declared):
         path = root / relpath
         if not path.is_file():
             counts["missing"] += 1
+            missing.append(relpath)
+            continue
+        expected = SHA256.get(relpath)
+        if expected is None:
+            counts["present without a checksum"] += 1
             continue
         actual = sha256_of(path)
         if actual == expected:
@@ -309,10 +319,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         else:
             counts["corrupt"] += 1
             print(f"CORRUPT: {corrupt_message(relpath, actual, expected)}")
-    print(f"{counts['verified']} verified, {counts['corrupt']} corrupt, {counts['missing']} missing "
-          f"of {len(SHA256)} known files in {WHERE}")  # fmt: skip
-    if counts["missing"]:
-        print("missing files: `claimbench data fetch` downloads them")
+    print(", ".join(f"{n} {k}" for k, n in counts.items()) + f" of {len(set(SHA256) | declared)} files in {root}")
+    if missing:
+        print("missing: " + ", ".join(missing[:8]) + (f" (+{len(missing) - 8} more)" if len(missing) > 8 else ""))
+        print("missing files: `claimbench data fetch` downloads them (or see `claimbench data list` for each source)")
     return 1 if counts["corrupt"] else 0
 
 
