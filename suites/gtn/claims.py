@@ -68,7 +68,7 @@ def _accuracy_family(base: Claim, method: str, metric: str, protocol: str) -> tu
 _ACC = Claim(
     id="gtn.acc", statement="GTN reaches the paper's test accuracy", source="Table 1", experiment="main",
     metric="acc", treatment={"method": "gtn"}, test="ttest", direction="at_least", margin=ACC_MARGIN,
-    paper_value=0.0, unit=("task", "seed"),
+    paper_value=0.0, unit=("task", "seed"), bounds=(0.0, 100.0),  # an accuracy in %
 )  # fmt: skip
 ACCURACY = (
     *_accuracy_family(_ACC, "gtn", "acc", f"{HONEST}; {BUDGET}; {DEPARTURES}; {PAPER_HEAD}"),
