@@ -143,7 +143,8 @@ def units_to_decide(claim: Claim, test: Test, m: int, alpha: float = ALPHA) -> i
     center = test.scale(test.effect)
 
     def decides(n: int) -> bool:
-        if n < 2 or max(test.p_floor, test.floor_at(n)) * m >= alpha:
+        # the exact floor at n (a resampling's own 1/(B+1) shrinks with more resamples, not more units)
+        if n < 2 or test.floor_at(n) * m >= alpha:
             return False
         # a one-sided t at alpha/m with 80% power (the t quantiles give R's pwr.t.test within a unit)
         half = (sps.t.ppf(1 - alpha / m, n - 1) + sps.t.ppf(POWER, n - 1)) * test.sd / math.sqrt(n)

@@ -247,16 +247,21 @@ def units_wanted(entry: Mapping, plan: Mapping, power: float) -> tuple[int, floa
     return target, power * min(1.0, plan["max_units"] / needed)
 
 
+def _gains_from_seeds(claim) -> bool:
+    """Seeds add units where training runs are the units, or the level above elements."""
+    return "seed" in claim.unit or "element" in claim.unit
+
+
 def next_step(suite, entries, state, seeds: Mapping[str, int], cost: Mapping[str, float], budget_left: float):
     """(experiment, seeds to add, expected decisions) with the most expected decisions per CPU-second
-    that fits the budget, or None. Only claims whose unit includes the seed gain units from seeds;
+    that fits the budget, or None. Only claims whose units are training runs gain units from seeds;
     adding seeds to an experiment serves every undecided claim on it."""
     from .judge import INCONCLUSIVE, POWER
 
     wants = {}
     for claim in suite.claims:
         entry, plan = entries.get(claim.id), state["claims"].get(claim.id)
-        if entry and plan and not plan.get("decided") and entry["verdict"] == INCONCLUSIVE and "seed" in claim.unit:
+        if entry and plan and not plan.get("decided") and entry["verdict"] == INCONCLUSIVE and _gains_from_seeds(claim):
             wanted = units_wanted(entry, plan, POWER)
             if wanted is not None and wanted[0] > entry["n"]:
                 wants[claim.id] = (claim.experiment, entry["n"] / max(seeds[claim.experiment], 1), *wanted)
