@@ -180,7 +180,9 @@ def test_a_cell_within_its_declaration_runs_and_its_peak_is_recorded(tmp_path):
                                                                 show_progress=False))  # fmt: skip
     assert tally.get("ok") == 1 and store.rows[0]["value"] == 10.0
     peaks = json.loads((tmp_path / "mem" / "smoke" / PEAKS_FILE).read_text())["experiments"]["hungry"]
-    assert peaks["declared_memory_gb"] == 1.0 and 0.15 < peaks["peak_rss_gb"] < 1.0
+    # In the driver (--jobs 1) the peak is what the process grew by: memory freed by an earlier test may
+    # be reused, so only part of the 200 MB shows; a worker process would count all of it.
+    assert peaks["declared_memory_gb"] == 1.0 and 0.05 < peaks["peak_rss_gb"] < 1.0
 
 
 @pytest.mark.skipif(not HAS_SUBMITIT, reason="the cluster extra (submitit) is not installed")

@@ -133,7 +133,9 @@ def test_smoke_profile_end_to_end(tmp_path):
             assert c["verdict"] != NOT_RUN, (c["id"], c["notes"])
         else:  # MovieLens is not in the smoke profile
             assert c["verdict"] == NOT_RUN
-    assert by_id["pinnersage.synthetic.multi.last"]["n"] >= 40  # users are the units
+    # training runs are the units, users the level inside each run
+    multi = by_id["pinnersage.synthetic.multi.last"]
+    assert multi["n"] == PROFILES["smoke"].seeds and "training runs" in multi["notes"] and "elements" in multi["notes"]
     runs = pd.read_csv(tmp_path / "pinnersage" / "smoke" / "runs.csv")
     assert (runs[runs["metric"] == "synthetic"]["value"] == 1).all()
     assert (tmp_path / "pinnersage" / "smoke" / "figures" / "recall_vs_embeddings.png").stat().st_size > 0
