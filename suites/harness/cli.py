@@ -106,6 +106,9 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("before", type=Path)
     comp.add_argument("after", type=Path)
     comp.add_argument("--profile", action="append", default=[], help="limit to these profiles")
+    comp.add_argument("--timing", action="store_true",
+                      help="fail timing and memory claims whose verdict flips or whose effect leaves the committed "
+                           "interval (on a quiet machine; without it they are shown as drift)")  # fmt: skip
     comp.add_argument("--only", action="append", default=[], metavar="CLAIM_ID",
                       help="limit to these claims and the experiments behind them")  # fmt: skip
     try:
@@ -297,7 +300,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for folder in (args.before, args.after):
         if not folder.is_dir():
             raise UsageError(f"results folder {folder} does not exist")
-    diffs, compared = compare(args.before, args.after, tuple(args.profile) or None, tuple(args.only))
+    diffs, compared = compare(args.before, args.after, tuple(args.profile) or None, tuple(args.only), args.timing)
     warn_if_dirty(*sorted(p.parent for folder in (args.before, args.after) for p in folder.glob("*/*/runs.csv")))
     print(render(diffs, compared))
     if compared == 0:

@@ -3,8 +3,10 @@
 A changed verdict, a claim's measured effect moving beyond the claim's tolerance, or a metric
 moving beyond the tolerance of the claims that use it fails the check. Machine-dependent claims
 (timings, memory) take independent processes as their units, so their committed interval covers
-what a rerun sees: they fail when their verdict flips or their effect leaves the committed
-interval; a move within the interval beyond their (relative) tolerance is shown as drift. The
+what a rerun on the same quiet machine sees: with `timing=True` they fail when their verdict flips
+or their effect leaves the committed interval. Without it (CI, whose machine's load nobody
+controls) those moves are shown as drift, never failed: a check that fails on noise is worse than
+none. The
 performance switches a suite declares (`Suite.switches`, e.g. whether the fast kernel ran) are
 compared exactly. `only` restricts the check to some claims and the experiments behind them (the
 regression subset of a larger profile).
@@ -72,7 +74,9 @@ def _outside(interval_of: dict, value: float | None) -> bool:
     return not (float(low) <= float(value) <= float(high))
 
 
-def compare_profile(a: Path, b: Path, where: str, suite_name: str, only: tuple[str, ...] = ()) -> list[Difference]:
+def compare_profile(
+    a: Path, b: Path, where: str, suite_name: str, only: tuple[str, ...] = (), timing: bool = False
+) -> list[Difference]:
     diffs: list[Difference] = []
     claims_a = {c["id"]: c for c in read_claims(a / "claims.json") if not only or c["id"] in only}
     experiments = {c.get("experiment") for c in claims_a.values()} if only else None
@@ -83,12 +87,13 @@ def compare_profile(a: Path, b: Path, where: str, suite_name: str, only: tuple[s
             diffs.append(Difference(where, cid, ca["verdict"], "missing", "", FAIL))
             continue
         machine = bool(ca.get("machine_dependent"))
+        soft = FAIL if timing or not machine else DRIFT
         if ca["verdict"] != cb["verdict"]:
-            diffs.append(Difference(where, f"{cid} verdict", ca["verdict"], cb["verdict"], "", FAIL))
+            diffs.append(Difference(where, f"{cid} verdict", ca["verdict"], cb["verdict"], "", soft))
         tol = float(ca.get("tolerance") or 0.0)
         if machine and _outside(ca, cb["measured"]):
             interval = f"committed interval [{ca['ci_low']:.6g}, {ca['ci_high']:.6g}]"
-            diffs.append(Difference(where, f"{cid} effect", str(ca["measured"]), str(cb["measured"]), interval, FAIL))
+            diffs.append(Difference(where, f"{cid} effect", str(ca["measured"]), str(cb["measured"]), interval, soft))
         elif _moved(ca["measured"], cb["measured"], tol, relative=machine):
             kind = "rel" if machine else "abs"
             diffs.append(Difference(where, f"{cid} effect", str(ca["measured"]), str(cb["measured"]),
@@ -124,7 +129,7 @@ def compare_profile(a: Path, b: Path, where: str, suite_name: str, only: tuple[s
 
 
 def compare(
-    dir_a: Path, dir_b: Path, profiles: tuple[str, ...] | None = None, only: tuple[str, ...] = ()
+    dir_a: Path, dir_b: Path, profiles: tuple[str, ...] | None = None, only: tuple[str, ...] = (), timing: bool = False
 ) -> tuple[list[Difference], int]:
     """Differences between every suite/profile present in dir_a and dir_b; and how many were compared."""
     diffs: list[Difference] = []
@@ -142,7 +147,7 @@ def compare(
             diffs.append(Difference(where, "results", "present", "missing", "", FAIL))
             continue
         compared += 1
-        diffs.extend(compare_profile(profile_dir, other, where, suite_name, only))
+        diffs.extend(compare_profile(profile_dir, other, where, suite_name, only, timing))
     return diffs, compared
 
 
