@@ -303,7 +303,7 @@ def _status_kb(field: str) -> int | None:
     return None
 
 
-def _reset_peak() -> bool:
+def reset_peak_rss() -> bool:
     """Reset the kernel's peak-RSS mark (VmHWM) so that it measures this cell alone."""
     try:
         with open("/proc/self/clear_refs", "w") as fh:
@@ -335,7 +335,7 @@ class MemoryWatch:
         return (_status_kb("VmHWM") if self.resets else _status_kb("VmRSS")) or 0
 
     def __enter__(self) -> MemoryWatch:
-        self.resets = _reset_peak()
+        self.resets = reset_peak_rss()
         self.base_kb = 0 if in_worker() else (_status_kb("VmRSS") or 0)
         self.peak_kb = self._sample()
         self.target = threading.get_ident()

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from suites.harness.supervise import reset_peak_rss
 from suites.lora.memory import shape_of
 from suites.lora.models import adamw, build_any, loss_of, prepare, random_batch, trainable, vocab_of
 
@@ -27,16 +28,6 @@ def _status_kb(field: str) -> int:
             if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     raise KeyError(field)
-
-
-def _reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS counter (VmHWM) of this process; False where not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def memprobe(args: Mapping[str, Any]) -> dict[str, Any]:
@@ -74,7 +65,7 @@ def memprobe(args: Mapping[str, Any]) -> dict[str, Any]:
         reset = True
     else:
         loaded = _status_kb("VmRSS")
-        reset = _reset_peak_rss()
+        reset = reset_peak_rss()
     diverged = False
     for _ in range(int(args["steps"])):
         loss = loss_of(name, model, batch)
