@@ -64,6 +64,18 @@ def wait_for_rows_and_workers(folder: Path, rows: int, proc: subprocess.Popen, t
         time.sleep(0.1)
 
 
+def start_driver(tmp_path: Path, backend: str, stderr) -> tuple[list[str], subprocess.Popen, Path]:
+    """A tiny smoke run on `backend` in its own session (so a test can clean up after a failure and
+    signal the driver alone), with cells of a second: a worker left running would still be busy."""
+    args = ["run", "tiny", "--profile", "smoke", "--seeds", "1", "--results-dir", str(tmp_path), "--no-progress",
+            *BACKENDS[backend]]  # fmt: skip
+    env = {**os.environ, "CLAIMBENCH_SUITES": "tiny=tiny_suite:SUITE", "TINY_SLEEP": "1", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests' / 'suites'}"}  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "suites.harness.cli", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)  # fmt: skip
+    return args, proc, tmp_path / "tiny" / "smoke+seeds=1"
+
+
 @pytest.fixture(scope="module")
 def tiny_smoke(tmp_path_factory) -> Path:
     results = tmp_path_factory.mktemp("smoke1")
@@ -76,15 +88,7 @@ def tiny_smoke(tmp_path_factory) -> Path:
 def test_a_killed_driver_leaves_no_worker_and_resumes_with_the_rows_of_jobs_1(backend, tiny_smoke, tmp_path):
     if not AVAILABLE[backend]:
         pytest.skip(f"the cluster extra ({backend}) is not installed")
-    args = ["run", "tiny", "--profile", "smoke", "--seeds", "1", "--results-dir", str(tmp_path), "--no-progress",
-            *BACKENDS[backend]]  # fmt: skip
-    # Cells of a second: a worker left running after the kill would still be busy when we look.
-    env = {**os.environ, "CLAIMBENCH_SUITES": "tiny=tiny_suite:SUITE", "TINY_SLEEP": "1", "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests' / 'suites'}"}  # fmt: skip
-    # Its own session, so that this test can clean up after a failure; only the driver is killed.
-    proc = subprocess.Popen([sys.executable, "-m", "suites.harness.cli", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
-    folder = tmp_path / "tiny" / "smoke+seeds=1"
+    args, proc, folder = start_driver(tmp_path, backend, stderr=subprocess.DEVNULL)
     try:
         wait_for_rows_and_workers(folder, 3, proc)
         assert marked_processes(folder), "no worker processes to leave behind: the test proves nothing"
@@ -187,13 +191,7 @@ def test_a_cell_within_its_declaration_runs_and_its_peak_is_recorded(tmp_path):
 
 @pytest.mark.skipif(not HAS_SUBMITIT, reason="the cluster extra (submitit) is not installed")
 def test_ctrl_c_ends_the_workers_of_submitit_local(tmp_path):
-    args = ["run", "tiny", "--profile", "smoke", "--seeds", "1", "--results-dir", str(tmp_path), "--no-progress",
-            *BACKENDS["slurm"]]  # fmt: skip
-    env = {**os.environ, "CLAIMBENCH_SUITES": "tiny=tiny_suite:SUITE", "TINY_SLEEP": "1", "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests' / 'suites'}"}  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "suites.harness.cli", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
-    folder = tmp_path / "tiny" / "smoke+seeds=1"
+    _, proc, folder = start_driver(tmp_path, "slurm", stderr=subprocess.PIPE)
     try:
         wait_for_rows_and_workers(folder, 0, proc)
         proc.send_signal(signal.SIGINT)  # the driver alone, as a terminal's Ctrl-C would not reach a batch job's
