@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .core import Claim
+from .core import Claim, canonical_params
 from .training import REACHED_TARGET, TrainingRecord
 
 UNITS = 12  # training runs (or datasets) per side: 2^-12 leaves room for any family's adjustment
@@ -87,7 +87,7 @@ def _side(filters: Mapping[str, Any] | None) -> tuple[str, dict[str, Any], str |
 
 
 def _row(claim: Claim, method: str, params: Mapping, task: str, seed: int, metric: str, value: float) -> dict:
-    return dict(experiment=claim.experiment, task=task, method=method, params=json.dumps(dict(sorted(params.items()))),
+    return dict(experiment=claim.experiment, task=task, method=method, params=canonical_params(params),
                 seed=seed, metric=metric, value=float(value), status="ok", note="")  # fmt: skip
 
 
@@ -134,7 +134,7 @@ def rows_for(claim: Claim, effect: float, stop_reason: str = "converged", seed: 
             values = value + rng.normal(0, noise * 0.2, ELEMENTS)
             if ratio:
                 values = np.abs(values)
-            arrays[(f"{method}|{json.dumps(dict(sorted(params.items())))}|{task}", seed_)] = values
+            arrays[(f"{method}|{canonical_params(params)}|{task}", seed_)] = values
             value = float(values.mean())
         rows.append(_row(claim, method, params, task, seed_, claim.metric, value))
         rows.extend(_records(claim, method, params, task, seed_, stop_reason))
@@ -162,7 +162,7 @@ def rows_for(claim: Claim, effect: float, stop_reason: str = "converged", seed: 
             emit(t_method, {**t_params, **extra}, task, seed_, value)
 
     def load(experiment: str, task: str, method: str, params: str, seed_: int, metric: str):
-        return arrays.get((f"{method}|{json.dumps(json.loads(params), sort_keys=True)}|{task}", seed_))
+        return arrays.get((f"{method}|{canonical_params(json.loads(params))}|{task}", seed_))
 
     return rows, load
 
